@@ -1,0 +1,78 @@
+"""``qmtl plan FILE``: plan locally with the engine, or through a gateway with ``--gateway``."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qmtl.cli._io import EXIT_BAD_INPUT, console, load_request, report_qmtl_error
+from qmtl.cli.render import print_plan
+from qmtl.contracts import (
+    MultiWorldRebalanceRequest,
+    RebalanceIntent,
+    negotiate_schema_version,
+    render_response,
+)
+from qmtl.contracts.errors import QmtlError
+from qmtl.engine import plan_rebalance
+from qmtl.engine.alpha import alpha_envelope
+
+__all__ = ["OutputFormat", "plan_command", "plan_locally"]
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def plan_locally(request: MultiWorldRebalanceRequest, *, compat_v2: bool) -> dict[str, Any]:
+    """Plan with the engine as a WorldService with ``compat_rebalance_v2=compat_v2`` would.
+
+    Raises:
+        QmtlError: hybrid mode, or an incomplete overlay configuration.
+    """
+    response = plan_rebalance(request)
+    version = negotiate_schema_version(
+        request.schema_version, compat_rebalance_v2=compat_v2, alpha_metrics_required=False
+    )
+    if version >= 2:
+        response = response.model_copy(
+            update={
+                "alpha_metrics": alpha_envelope(request, response),
+                "rebalance_intent": request.rebalance_intent or RebalanceIntent(),
+            }
+        )
+    return render_response(response, version)
+
+
+def emit(document: Any, output: OutputFormat, *, table: Any) -> None:
+    """Print ``document`` as JSON (for scripts) or through the ``table`` printer."""
+    if output is OutputFormat.json:
+        console.print_json(json.dumps(document))
+    else:
+        table(console, document)
+
+
+def plan_command(
+    file: Annotated[Path, typer.Argument(help="Request JSON (MultiWorldRebalanceRequest).")],
+    schema_version: Annotated[
+        int | None, typer.Option("--schema-version", min=1, help="Override the file's schema_version.")
+    ] = None,
+    compat_v2: Annotated[
+        bool, typer.Option("--compat-v2", help="Local planning: serve v2 like compat_rebalance_v2=true.")
+    ] = False,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.table,
+) -> None:
+    """Plan a multi-world rebalance and print the response."""
+    request = load_request(file)
+    if schema_version is not None:
+        request = request.model_copy(update={"schema_version": schema_version})
+    try:
+        document = plan_locally(request, compat_v2=compat_v2)
+    except QmtlError as exc:
+        report_qmtl_error(exc, code=EXIT_BAD_INPUT)
+    emit(document, output, table=print_plan)

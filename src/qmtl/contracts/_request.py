@@ -1,0 +1,153 @@
+"""The request body shared by plan, apply and execute (SPEC 2.1, 2.2)."""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from ._types import (
+    FiniteFloat,
+    Identifier,
+    NonNegativeFloat,
+    PositiveFloat,
+    Ratio,
+    SchemaVersion,
+    StrategyId,
+    Symbol,
+    WorldId,
+)
+
+__all__ = [
+    "AlphaSeries",
+    "MultiWorldRebalanceRequest",
+    "MultiWorldRebalanceRequestV1",
+    "OverlayConfig",
+    "PositionSlice",
+    "RebalanceIntent",
+    "RebalanceMode",
+    "Series",
+    "V2_REQUEST_FIELDS",
+]
+
+RATIO_SUM_TOLERANCE = 1e-9
+"""Allocation maps may exceed 1 by this much (float noise from the caller's arithmetic)."""
+
+
+class RebalanceMode(str, Enum):
+    """How a plan moves exposure: scale the positions, trade an overlay, or both."""
+
+    SCALING = "scaling"
+    OVERLAY = "overlay"
+    HYBRID = "hybrid"
+
+
+class _WireModel(BaseModel):
+    # Tolerant reader: unknown fields are ignored; every number must be finite.
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+
+class PositionSlice(_WireModel):
+    """One strategy's holding of one symbol at one venue.
+
+    ``qty`` is signed (negative = short) in units of the instrument; ``mark`` is the
+    price in base currency per unit and must be > 0. The netting key is (venue, symbol).
+    """
+
+    world_id: WorldId
+    strategy_id: StrategyId
+    symbol: Symbol
+    qty: FiniteFloat
+    mark: PositiveFloat
+    venue: Identifier | None = None
+
+
+class OverlayConfig(_WireModel):
+    """Where each world's overlay trades and at what price."""
+
+    instrument_by_world: dict[WorldId, Symbol] = Field(default_factory=dict)
+    price_by_symbol: dict[Symbol, PositiveFloat] = Field(default_factory=dict)
+    min_order_notional: NonNegativeFloat = 0.0
+
+
+class RebalanceIntent(BaseModel):
+    """Caller metadata echoed by v2 responses and events (ticket, rollout label...)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Series(_WireModel):
+    """Raw data for alpha metrics: simple periodic returns, or P&L, or an equity curve.
+
+    Lists may contain ``null`` (dropped, not counted); ±Infinity is rejected.
+    """
+
+    returns: list[FiniteFloat | None] | None = None
+    pnl: list[FiniteFloat | None] | None = None
+    equity: list[FiniteFloat | None] | None = None
+
+
+class AlphaSeries(_WireModel):
+    per_world: dict[WorldId, Series] = Field(default_factory=dict)
+    per_strategy: dict[StrategyId, dict[WorldId, Series]] = Field(default_factory=dict)
+
+
+def check_ratio_sum(name: str, ratios: dict[str, float] | None) -> None:
+    if ratios and math.fsum(ratios.values()) > 1 + RATIO_SUM_TOLERANCE:
+        raise ValueError(f"{name} ratios sum to {math.fsum(ratios.values()):.12g}, more than 1")
+
+
+class MultiWorldRebalanceRequestV1(_WireModel):
+    """The v1 request: everything a scaling or overlay plan needs."""
+
+    total_equity: NonNegativeFloat
+    world_alloc_before: dict[WorldId, Ratio] | None = None
+    world_alloc_after: dict[WorldId, Ratio]
+    positions: list[PositionSlice] = Field(default_factory=list)
+    strategy_alloc_before_total: dict[WorldId, dict[StrategyId, NonNegativeFloat]] | None = None
+    strategy_alloc_after_total: dict[WorldId, dict[StrategyId, NonNegativeFloat]] | None = None
+    min_trade_notional: NonNegativeFloat | None = None
+    lot_size_by_symbol: dict[Symbol, PositiveFloat] | None = None
+    mode: RebalanceMode = RebalanceMode.SCALING
+    overlay: OverlayConfig | None = None
+    run_id: Identifier | None = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_case_insensitive(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower()
+        return value
+
+    @field_validator("world_alloc_before", "world_alloc_after")
+    @classmethod
+    def _ratios_sum_to_at_most_one(
+        cls, value: dict[str, float] | None, info: ValidationInfo
+    ) -> dict[str, float] | None:
+        check_ratio_sum(str(info.field_name), value)
+        return value
+
+
+class MultiWorldRebalanceRequest(MultiWorldRebalanceRequestV1):
+    """The v2 request: v1 plus the version, caller intent and raw alpha data.
+
+    ``schema_version`` null or absent means 1.
+    """
+
+    schema_version: SchemaVersion | None = None
+    rebalance_intent: RebalanceIntent | None = None
+    alpha_series: AlphaSeries | None = None
+
+    @property
+    def requested_version(self) -> int:
+        return self.schema_version or 1
+
+
+V2_REQUEST_FIELDS: frozenset[str] = frozenset(
+    set(MultiWorldRebalanceRequest.model_fields) - set(MultiWorldRebalanceRequestV1.model_fields)
+)
+"""Keys a v1-only WorldService does not know; dropped when falling back to v1."""

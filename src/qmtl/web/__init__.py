@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the WorldService and the Gateway (no business logic here)."""

@@ -1,0 +1,88 @@
+"""The one place where QMTL errors become HTTP responses.
+
+Services raise :class:`~qmtl.contracts.errors.QmtlError` subclasses; this handler renders
+``{"detail": {"code", "message", **context}}`` with the class's status and logs the error
+once. FastAPI's own 422 validation handler is left alone so validation keeps its list form.
+Anything else that escapes a route is logged with its traceback and answered as a coded
+500 — never a bare stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from qmtl.contracts.errors import QmtlError
+
+__all__ = ["ERROR_RESPONSES", "error_responses", "install_error_handlers"]
+
+logger = logging.getLogger(__name__)
+
+
+async def _qmtl_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QmtlError)
+    level = logging.ERROR if exc.status_code >= 500 else logging.INFO
+    logger.log(
+        level,
+        "%s %s -> %s %s: %s",
+        request.method,
+        request.url.path,
+        exc.status_code,
+        exc.code,
+        exc.message,
+        extra={"code": exc.code, "context": exc.context},
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": {"code": "E_INTERNAL", "message": f"internal error: {type(exc).__name__}"}},
+        status_code=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the QMTL error handler (and the last-resort 500) on ``app``."""
+    app.add_exception_handler(QmtlError, _qmtl_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def _error_schema(description: str) -> dict[str, object]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "detail": {
+                            "type": "object",
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                            "required": ["code", "message"],
+                        }
+                    },
+                }
+            }
+        },
+    }
+
+
+def error_responses(*errors: type[QmtlError]) -> dict[int | str, dict[str, object]]:
+    """An OpenAPI ``responses=`` mapping documenting the codes each status can carry."""
+    by_status: dict[int, list[str]] = {}
+    for err in errors:
+        by_status.setdefault(err.status_code, []).append(err.code)
+    return {
+        status: _error_schema(" / ".join(sorted(codes))) for status, codes in sorted(by_status.items())
+    }
+
+
+ERROR_RESPONSES = error_responses
