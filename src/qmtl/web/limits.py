@@ -14,8 +14,9 @@ __all__ = ["BodySizeLimitMiddleware"]
 class BodySizeLimitMiddleware:
     """Pure ASGI middleware that stops reading a body once it passes ``max_bytes``.
 
-    Checks ``Content-Length`` up front and counts streamed chunks, so a chunked upload
-    cannot get around the limit.
+    ``Content-Length`` is checked up front; streamed chunks are counted too, so a chunked
+    upload cannot get around the limit. Once over, the client gets the 413 and the app sees
+    a disconnect (its own response, if any, is discarded).
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
@@ -31,24 +32,26 @@ class BodySizeLimitMiddleware:
                 await self._reject(send)
                 return
         received = 0
-        too_large = False
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    too_large = True
-                    raise PayloadTooLarge(limit_bytes=self.max_bytes)
+                    rejected = True
+                    await self._reject(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except PayloadTooLarge:
-            if not too_large:
-                raise
-            await self._reject(send)
+        async def guarded_send(message: Message) -> None:
+            if not rejected:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
 
     async def _reject(self, send: Send) -> None:
         err = PayloadTooLarge(limit_bytes=self.max_bytes)
