@@ -73,8 +73,16 @@ def sanitize_metrics(values: Any) -> MetricValues:
     return {
         key: float(value)
         for key, value in values.items()
-        if key in _KNOWN and _is_number(value) and math.isfinite(value)
+        if key in _KNOWN and _is_number(value) and _fits_finite_float(value)
     }
+
+
+def _fits_finite_float(value: int | float) -> bool:
+    # An integer beyond float64 (a 400-digit JSON literal) is not a finite float either.
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def parse_alpha_metrics(payload: Any) -> AlphaMetricsEnvelope | None:
