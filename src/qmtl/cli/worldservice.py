@@ -1,7 +1,77 @@
-"""`qmtl worldservice …` commands."""
+"""`qmtl worldservice …` commands: ``serve`` (uvicorn) and ``migrate`` (Alembic to head).
+
+Configuration errors print one line naming the key and exit 2; a store that cannot be
+reached by ``migrate`` exits 1.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+import uvicorn
+
+from qmtl.cli._io import EXIT_BAD_INPUT, EXIT_FAILED, console, fail
+from qmtl.contracts.errors import ConfigError, StoreUnavailable
+from qmtl.web.observability import configure_logging
+from qmtl.worldservice.app import create_app
+from qmtl.worldservice.config import WorldServiceSettings, load_settings
+from qmtl.worldservice.store.database import Database, redact_dsn
+from qmtl.worldservice.store.migrate import upgrade
 
 app = typer.Typer(help="worldservice commands", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML file with a worldservice.server section",
+                 dir_okay=False),
+]
+
+
+def _settings(config: Path | None, *, host: str | None = None,
+              port: int | None = None) -> WorldServiceSettings:
+    bind: dict[str, Any] = {}
+    if host is not None:
+        bind["host"] = host
+    if port is not None:
+        bind["port"] = port
+    try:
+        return load_settings(config, overrides={"bind": bind} if bind else None)
+    except ConfigError as exc:
+        fail(exc.message, code=EXIT_BAD_INPUT)
+
+
+@app.command("serve")
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option("--host", help="bind address")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="TCP port (default 8080)")] = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Run the WorldService HTTP API (migrates the store to head at start-up)."""
+    settings = _settings(config, host=host, port=port)
+    configure_logging(log_level)
+    uvicorn.run(create_app(settings), host=settings.bind.host, port=settings.bind.port,
+                log_config=None, log_level=log_level.lower(), lifespan="on")
+
+
+async def _migrate(settings: WorldServiceSettings) -> str | None:
+    db = Database.create(settings.dsn, timeout=settings.store_timeout)
+    try:
+        return await upgrade(db)
+    finally:
+        await db.dispose()
+
+
+@app.command("migrate")
+def migrate(config: ConfigOption = None) -> None:
+    """Apply the store migrations (Alembic upgrade head) and print the revision."""
+    settings = _settings(config)
+    try:
+        revision = asyncio.run(_migrate(settings))
+    except StoreUnavailable as exc:
+        fail(exc.message, code=EXIT_FAILED)
+    console.print(f"worldservice store {redact_dsn(settings.dsn)} is at revision {revision}",
+                  highlight=False, soft_wrap=True)

@@ -10,6 +10,8 @@ from ._alpha import *  # noqa: F403
 from ._alpha import __all__ as _alpha_all
 from ._allocations import *  # noqa: F403
 from ._allocations import __all__ as _allocations_all
+from ._audit import *  # noqa: F403
+from ._audit import __all__ as _audit_all
 from ._canonical import *  # noqa: F403
 from ._canonical import __all__ as _canonical_all
 from ._events import *  # noqa: F403
@@ -35,6 +37,7 @@ __all__ = sorted(
         "errors",
         *_alpha_all,
         *_allocations_all,
+        *_audit_all,
         *_canonical_all,
         *_events_all,
         *_health_all,

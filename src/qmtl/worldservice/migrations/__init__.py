@@ -1,0 +1,2 @@
+"""Alembic migrations of the WorldService store (applied at start-up and by
+``qmtl worldservice migrate``)."""

@@ -1,0 +1,1 @@
+"""HTTP routes of the WorldService: thin handlers that parse, call one service, return."""

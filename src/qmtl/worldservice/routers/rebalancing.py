@@ -1,0 +1,63 @@
+"""``POST /rebalancing/plan`` and ``POST /rebalancing/apply``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from qmtl.contracts import ApplyResponse, MultiWorldRebalanceRequest, MultiWorldRebalanceResponse
+from qmtl.contracts.errors import (
+    EtagMismatch,
+    OverlayConfigInvalid,
+    OverlayConfigRequired,
+    PayloadTooLarge,
+    PlanInputInvalid,
+    RebalanceModeUnsupported,
+    RunIdConflict,
+    SchemaVersionRequired,
+    StoreUnavailable,
+    Unauthorized,
+)
+from qmtl.web.errors import error_responses
+
+from ..deps import IfMatch, RebalanceBody, Runtime
+from ..etags import etag_header
+from ._openapi import json_body, json_response
+
+router = APIRouter(prefix="/rebalancing", tags=["rebalancing"])
+
+_PLAN_ERRORS = (SchemaVersionRequired, Unauthorized, PayloadTooLarge, OverlayConfigRequired,
+                OverlayConfigInvalid, PlanInputInvalid, RebalanceModeUnsupported,
+                StoreUnavailable)
+
+
+@router.post(
+    "/plan",
+    summary="Compute a multi-world rebalancing plan",
+    response_class=Response,
+    responses={200: {"model": MultiWorldRebalanceResponse,
+                     "description": "The plan at the served schema version (v1 has no "
+                                    "alpha_metrics / rebalance_intent keys)"},
+               **error_responses(*_PLAN_ERRORS)},
+    openapi_extra=json_body(MultiWorldRebalanceRequest),
+)
+async def plan(body: RebalanceBody, runtime: Runtime) -> Response:
+    served = await runtime.planning.plan(body)
+    return json_response(served.encoded)
+
+
+@router.post(
+    "/apply",
+    summary="Record an approved plan (idempotent by run_id) and publish its events",
+    response_class=Response,
+    responses={200: {"model": ApplyResponse,
+                     "description": "The served plan plus run_id and the allocation etag; "
+                                    "header Idempotent-Replayed: true on a replay"},
+               **error_responses(*_PLAN_ERRORS, RunIdConflict, EtagMismatch)},
+    openapi_extra=json_body(MultiWorldRebalanceRequest),
+)
+async def apply(body: RebalanceBody, runtime: Runtime, if_match: IfMatch = None) -> Response:
+    outcome = await runtime.applier.apply(body, if_match=if_match)
+    headers = {"ETag": etag_header(outcome.etag)}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(outcome.body, headers=headers)
