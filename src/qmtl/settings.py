@@ -117,6 +117,7 @@ def load_section(
     path: Path | str | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> M:
     """Build ``model`` from a YAML section, then environment, then explicit overrides.
 
@@ -126,11 +127,14 @@ def load_section(
         path: the YAML file, or ``None`` for defaults + environment only.
         environ: the environment (``os.environ`` by default).
         overrides: values that win over everything (command-line flags).
+        defaults: values below the file (an embedding program's own defaults, e.g. ``qmtl up``).
 
     Raises:
         ConfigError: unreadable file, unknown key, or invalid value — naming the dotted key.
     """
     data = _dig(_read_yaml(Path(path)), section, str(path)) if path is not None else {}
+    if defaults:
+        data = _merge(dict(defaults), data)
     data = _merge(data, _env_overrides(section, os.environ if environ is None else environ))
     if overrides:
         data = _merge(data, {k: v for k, v in overrides.items() if v is not None})

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qmtl.cli._io import EXIT_BAD_INPUT, console, load_request, report_qmtl_error
+from qmtl.cli._io import EXIT_BAD_INPUT, console, fail, load_request, report_qmtl_error
 from qmtl.cli.render import print_plan
 from qmtl.contracts import (
     MultiWorldRebalanceRequest,
@@ -58,7 +58,16 @@ def emit(document: Any, output: OutputFormat, *, table: Any) -> None:
 
 
 def plan_command(
-    file: Annotated[Path, typer.Argument(help="Request JSON (MultiWorldRebalanceRequest).")],
+    file: Annotated[Path | None, typer.Argument(
+        help="Request JSON (MultiWorldRebalanceRequest).", show_default=False)] = None,
+    input_file: Annotated[Path | None, typer.Option(
+        "--input", "-i", help="Alias of FILE.", show_default=False)] = None,
+    gateway: Annotated[str | None, typer.Option(
+        "--gateway", envvar="QMTL_GATEWAY_URL", show_envvar=True,
+        help="Plan through this gateway instead of locally.")] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="QMTL_GATEWAY_TOKEN", show_envvar=True,
+        help="Bearer token for --gateway.")] = None,
     schema_version: Annotated[
         int | None, typer.Option("--schema-version", min=1, help="Override the file's schema_version.")
     ] = None,
@@ -68,7 +77,18 @@ def plan_command(
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.table,
 ) -> None:
     """Plan a multi-world rebalance and print the response."""
-    request = load_request(file)
+    # Imported here: qmtl.cli.remote imports this module for OutputFormat/emit.
+    from qmtl.cli.remote import plan_remote, resolve_input
+
+    request = load_request(resolve_input(file, input_file))
+    if gateway is not None:
+        if compat_v2:
+            fail("--compat-v2 applies to local planning only; the gateway negotiates the version",
+                 code=EXIT_BAD_INPUT)
+        document = plan_remote(request, gateway=gateway, token=token,
+                               schema_version=schema_version)
+        emit(document, output, table=print_plan)
+        return
     if schema_version is not None:
         request = request.model_copy(update={"schema_version": schema_version})
     try:
