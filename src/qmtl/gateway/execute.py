@@ -1,0 +1,190 @@
+"""``POST /rebalancing/execute`` (SPEC 4): checks, negotiated plan, orders, commit log.
+
+Checks run in this order, before the WorldService is called (validation 422 happens in
+FastAPI before any of them)::
+
+    hybrid mode                              501 E_REBALANCE_MODE_UNSUPPORTED
+    overlay without config                   422 E_OVERLAY_CONFIG_REQUIRED
+    overlay instrument mapped to two worlds  422 E_OVERLAY_EXECUTION_AMBIGUOUS
+    shared_account with the policy disabled  403 E_SHARED_ACCOUNT_DISABLED
+    submit without X-Allow-Live: true        403 E_PERMISSION_DENIED   (live guard on)
+
+A dry run writes nothing. ``submit`` writes every batch and the run entry in one atomic
+commit-log append; a repeated ``run_id`` with the same body gets the stored response back
+(``replayed``) and writes nothing, with another body 409 ``E_RUN_ID_CONFLICT``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import anyio
+
+from qmtl.contracts import ExecuteResponse, MultiWorldRebalanceRequest, RebalanceMode, sha256_hex
+from qmtl.contracts.errors import (
+    CommitLogUnavailable,
+    OverlayConfigRequired,
+    OverlayExecutionAmbiguous,
+    PermissionDenied,
+    RebalanceModeUnsupported,
+    SharedAccountDisabled,
+)
+from qmtl.gateway.commitlog import CommitLog
+
+from .batches import plan_batches
+from .config import GatewaySettings
+from .execution import ExecutionOrders, OrderPolicies, build_execution
+from .metrics import GatewayMetrics
+from .outgoing import OutgoingRequest
+from .worldservice_client import PlanResult, WorldServiceClient
+
+__all__ = ["ExecuteFlags", "ExecuteOutcome", "ExecuteService", "allow_live_header", "preflight"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteFlags:
+    per_strategy: bool = False
+    shared_account: bool = False
+    submit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteOutcome:
+    """The JSON to return and whether it is a stored (replayed) response."""
+
+    content: bytes
+    replayed: bool
+
+
+def allow_live_header(value: str | None) -> bool:
+    """``X-Allow-Live`` grants live submission only when it is exactly ``true`` (any case)."""
+    return value is not None and value.strip().lower() == "true"
+
+
+def preflight(request: MultiWorldRebalanceRequest, *, flags: ExecuteFlags, allow_live: bool,
+              settings: GatewaySettings) -> None:
+    """The checks that need no WorldService, in SPEC order (see the module docstring)."""
+    if request.mode is RebalanceMode.HYBRID:
+        raise RebalanceModeUnsupported(mode="hybrid")
+    if request.mode is RebalanceMode.OVERLAY:
+        if request.overlay is None:
+            raise OverlayConfigRequired(field="overlay")
+        worlds_by_symbol: dict[str, list[str]] = {}
+        for world_id, symbol in request.overlay.instrument_by_world.items():
+            worlds_by_symbol.setdefault(symbol, []).append(world_id)
+        for symbol, worlds in sorted(worlds_by_symbol.items()):
+            if len(worlds) > 1:
+                raise OverlayExecutionAmbiguous(
+                    f"overlay instrument {symbol!r} is mapped to worlds {sorted(worlds)}: "
+                    "its orders could not be attributed to one world",
+                    symbol=symbol, world_ids=sorted(worlds),
+                )
+    if flags.shared_account and not settings.shared_account_policy.enabled:
+        raise SharedAccountDisabled()
+    if flags.submit and settings.enforce_live_guard and not allow_live:
+        raise PermissionDenied()
+
+
+def body_hash(request: MultiWorldRebalanceRequest, flags: ExecuteFlags) -> str:
+    """Canonical hash of what an execute asks for: the normalised body and the order flags."""
+    return sha256_hex({
+        "request": request.model_dump(mode="json"),
+        "per_strategy": flags.per_strategy,
+        "shared_account": flags.shared_account,
+    })
+
+
+class ExecuteService:
+    """Runs execute calls against one WorldService client and one commit log."""
+
+    def __init__(self, *, settings: GatewaySettings, client: WorldServiceClient,
+                 commit_log: CommitLog | None, metrics: GatewayMetrics) -> None:
+        self.settings = settings
+        self.client = client
+        self.commit_log = commit_log
+        self.metrics = metrics
+        self.policies = OrderPolicies(venues=dict(settings.venue_policies),
+                                      default=settings.default_venue_policy)
+
+    async def execute(self, body: OutgoingRequest, *, flags: ExecuteFlags,
+                      allow_live: bool) -> ExecuteOutcome:
+        """Checks, plan, orders and (when ``flags.submit``) the commit-log append.
+
+        Args:
+            body: the request, validated in full (``body.model`` is set).
+            flags: the query flags.
+            allow_live: whether ``X-Allow-Live: true`` was sent.
+        """
+        request = body.model
+        if request is None:
+            raise ValueError("execute needs a fully validated request body")
+        preflight(request, flags=flags, allow_live=allow_live, settings=self.settings)
+        plan = await self.client.post_rebalance_plan(body)
+        digest, execution = await anyio.to_thread.run_sync(self._build, request, plan, flags)
+        response = self._response(request, plan, execution, submitted=flags.submit)
+        if not flags.submit:
+            return ExecuteOutcome(content=response.model_dump_json().encode(), replayed=False)
+        return await self._submit(request, plan, execution, flags=flags, digest=digest,
+                                  response=response)
+
+    def _build(self, request: MultiWorldRebalanceRequest, plan: PlanResult,
+               flags: ExecuteFlags) -> tuple[str, ExecutionOrders]:
+        # The canonical hash is needed for the commit log and, without a run id, for the
+        # order-id namespace; a dry run with a run id skips it.
+        digest = body_hash(request, flags) if flags.submit or request.run_id is None else ""
+        execution = build_execution(
+            request, plan.response, per_strategy=flags.per_strategy,
+            shared_account=flags.shared_account, policies=self.policies,
+            shared_policy=self.settings.shared_account_policy,
+            id_base=request.run_id or digest[:24],
+        )
+        return digest, execution
+
+    def _response(self, request: MultiWorldRebalanceRequest, plan: PlanResult,
+                  execution: ExecutionOrders, *, submitted: bool) -> ExecuteResponse:
+        alpha_capable = (self.settings.alpha_metrics_capable and plan.served_version >= 2
+                         and plan.response.alpha_metrics is not None)
+        return ExecuteResponse(
+            orders_per_world=execution.per_world,
+            orders_global=execution.global_orders,
+            orders_per_strategy=execution.per_strategy,
+            overlay_deltas=execution.overlay_deltas,
+            shared_account=execution.shared_account,
+            submitted=submitted,
+            run_id=request.run_id,
+            rebalance_schema_version=plan.served_version,
+            alpha_metrics_capable=alpha_capable,
+        )
+
+    async def _submit(self, request: MultiWorldRebalanceRequest, plan: PlanResult,
+                      execution: ExecutionOrders, *, flags: ExecuteFlags, digest: str,
+                      response: ExecuteResponse) -> ExecuteOutcome:
+        if self.commit_log is None:
+            raise CommitLogUnavailable("the commit log did not start; nothing was submitted")
+        batches = plan_batches(execution, per_strategy=flags.per_strategy,
+                               shared_account=flags.shared_account, run_id=request.run_id,
+                               schema_version=plan.served_version)
+        response = response.model_copy(update={"batch_ids": [b.record.batch_id for b in batches]})
+        body = response.model_dump(mode="json")
+        result = await self.commit_log.append([b.record for b in batches], run_id=request.run_id,
+                                              body_hash=digest, response=body)
+        if result.replayed:
+            logger.info("execute run %s replayed from the commit log", request.run_id,
+                        extra={"run_id": request.run_id})
+            stored = result.response if result.response is not None else body
+            return ExecuteOutcome(content=json.dumps(stored).encode(), replayed=True)
+        for batch in batches:
+            logger.info(
+                "submitted batch %s: world=%s scope=%s strategy=%s orders=%d "
+                "reduce_only_ratio=%.4f", batch.record.batch_id, batch.world_id, batch.scope,
+                batch.strategy_id, batch.size, batch.reduce_only_ratio,
+                extra={"run_id": request.run_id, "world_id": batch.world_id,
+                       "batch_id": batch.record.batch_id, "scope": batch.scope},
+            )
+            self.metrics.observe_batch(world_id=batch.world_id, scope=batch.scope,
+                                       size=batch.size, reduce_only_ratio=batch.reduce_only_ratio)
+        return ExecuteOutcome(content=response.model_dump_json().encode(), replayed=False)

@@ -1,0 +1,83 @@
+"""Reading a WorldService plan/apply answer and rendering it at the version it was served.
+
+The served version is the response's ``schema_version`` (absent = 1). A v1 answer never
+gains ``alpha_metrics``/``rebalance_intent`` on its way through the gateway (and loses them
+if a misbehaving WorldService sent them); a v2 answer keeps only sanitized metrics (known
+keys, finite non-boolean numbers) and never gains metrics it did not carry.
+
+Everything but the alpha envelope is validated by pydantic's JSON parser in one pass; the
+envelope is read tolerantly with :func:`qmtl.contracts.parse_alpha_metrics`, so one bad
+metric value is dropped instead of failing the whole plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from qmtl.contracts import (
+    V2_ONLY_RESPONSE_KEYS,
+    ApplyResponse,
+    MultiWorldRebalanceResponse,
+    parse_alpha_metrics,
+)
+from qmtl.contracts.errors import QmtlError
+
+__all__ = ["ServedResponse", "WorldServiceBadResponse", "parse_served_response"]
+
+
+class WorldServiceBadResponse(QmtlError):
+    """The WorldService answered 2xx with a body that breaks the wire contract."""
+
+    code = "E_WORLDSERVICE_BAD_RESPONSE"
+    status_code = 502
+    default_message = "the WorldService answered with a malformed plan"
+
+
+class _PlanWithRawAlpha(MultiWorldRebalanceResponse):
+    alpha_metrics: Any = None  # read tolerantly afterwards
+
+
+class _ApplyWithRawAlpha(ApplyResponse):
+    alpha_metrics: Any = None
+
+
+ServedResponse = tuple[MultiWorldRebalanceResponse, bytes, int]
+"""(model, wire JSON at the served version, served version)."""
+
+
+def _bad(exc: ValidationError) -> WorldServiceBadResponse:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+    return WorldServiceBadResponse(
+        f"the WorldService answered an invalid plan: {loc}: {err['msg']}", field=loc)
+
+
+def parse_served_response(content: bytes, *, apply: bool) -> ServedResponse:
+    """Validate a plan/apply answer and render it at its served version.
+
+    Raises:
+        WorldServiceBadResponse: not JSON, not an object, or not a valid plan document
+            (``schema_version`` that is not an integer >= 1 included).
+    """
+    raw_type = _ApplyWithRawAlpha if apply else _PlanWithRawAlpha
+    try:
+        parsed = raw_type.model_validate_json(content or b"null")
+    except ValidationError as exc:
+        raise _bad(exc) from exc
+    served = parsed.schema_version
+    fields = {name: getattr(parsed, name) for name in parsed.model_fields_set}
+    fields.pop("alpha_metrics", None)
+    fields.pop("rebalance_intent", None)
+    if served >= 2:
+        envelope = parse_alpha_metrics(parsed.alpha_metrics)
+        if envelope is not None:
+            fields["alpha_metrics"] = envelope
+        if parsed.rebalance_intent is not None:
+            fields["rebalance_intent"] = parsed.rebalance_intent
+    final_type = ApplyResponse if apply else MultiWorldRebalanceResponse
+    model = final_type.model_construct(**fields)
+    excluded = {key for key in V2_ONLY_RESPONSE_KEYS if getattr(model, key, None) is None}
+    # An answer without schema_version was v1: the default (1) is written out explicitly.
+    return model, model.model_dump_json(exclude=excluded).encode(), served

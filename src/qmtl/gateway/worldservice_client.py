@@ -1,0 +1,280 @@
+"""The gateway's WorldService client: httpx async with explicit timeouts, bounded retries of
+safe calls, a circuit breaker, and plan-schema negotiation.
+
+Foreign exceptions are translated here and nowhere else::
+
+    circuit open               -> WorldServiceUnavailable (503, fast)
+    httpx.TimeoutException     -> WorldServiceTimeout     (504)
+    other httpx.TransportError -> WorldServiceUnavailable (503)
+    WS 4xx/5xx                 -> UpstreamError(status, detail)  (relayed unchanged)
+    WS 2xx breaking the schema -> WorldServiceBadResponse (502)
+
+Breaker accounting: transport errors, timeouts and 5xx answers other than 501 are failures;
+every other answer proves the WorldService is alive. Only ``GET /health`` is retried (after
+connection errors, ``retries.attempts`` tries in all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from qmtl.contracts import MultiWorldRebalanceResponse
+from qmtl.contracts.errors import UpstreamError, WorldServiceTimeout, WorldServiceUnavailable
+
+from .breaker import BreakerState, CircuitBreaker, CircuitOpen
+from .config import GatewaySettings
+from .metrics import GatewayMetrics
+from .negotiation import choose_version, error_detail, is_version_refusal, preferred_version
+from .outgoing import OutgoingRequest
+from .served import parse_served_response
+
+__all__ = ["PASSTHROUGH_HEADERS", "PlanResult", "WorldServiceClient", "WorldServiceProbe"]
+
+logger = logging.getLogger(__name__)
+
+PROBE_READ_TIMEOUT = 5.0
+"""Seconds a ``GET /health`` probe may wait for the WorldService's answer (at most)."""
+
+PASSTHROUGH_HEADERS = ("idempotent-replayed", "etag")
+"""WorldService response headers the gateway relays to its caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorldServiceProbe:
+    """What the last ``GET /health`` of the WorldService said (immutable; replaced whole).
+
+    ``schema_versions`` is ``None`` while unknown (never probed, unreachable, or a legacy
+    WorldService whose health does not list them).
+    """
+
+    status: str = "unknown"
+    detail: str | None = None
+    schema_versions: tuple[int, ...] | None = None
+    alpha_metrics_required: bool | None = None
+    compat_rebalance_v2: bool | None = None
+    checked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    """A plan/apply answer: the parsed model, the wire JSON at the served version, and the
+    negotiation facts."""
+
+    response: MultiWorldRebalanceResponse
+    content: bytes
+    served_version: int
+    sent_version: int
+    fell_back: bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _int_list(value: Any) -> tuple[int, ...] | None:
+    if not isinstance(value, list) or not value:
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+        return None
+    return tuple(sorted(set(value)))
+
+
+def _probe_from_health(status_code: int, body: Any) -> WorldServiceProbe:
+    now = time.time()
+    if not isinstance(body, dict):
+        return WorldServiceProbe(status="degraded" if status_code >= 400 else "ok",
+                                 detail=f"/health answered HTTP {status_code} without JSON",
+                                 checked_at=now)
+    versions = _int_list(body.get("schema_versions"))
+    required = body.get("alpha_metrics_required")
+    compat = body.get("compat_rebalance_v2")
+    ws_status = body.get("status")
+    status = "ok" if status_code < 400 and ws_status in (None, "ok") else "degraded"
+    detail = None if status == "ok" else f"worldservice reports status={ws_status!r}"
+    return WorldServiceProbe(
+        status=status, detail=detail, schema_versions=versions,
+        alpha_metrics_required=required if isinstance(required, bool) else None,
+        compat_rebalance_v2=compat if isinstance(compat, bool) else None, checked_at=now,
+    )
+
+
+class WorldServiceClient:
+    """One per gateway app; owns an ``httpx.AsyncClient`` opened in the lifespan.
+
+    Args:
+        settings: the gateway settings (URL, token, timeouts, retries, breaker, versions).
+        metrics: where requests, retries, fallbacks and breaker state are counted.
+        transport: an httpx transport for tests (``MockTransport``/``ASGITransport``).
+    """
+
+    def __init__(self, settings: GatewaySettings, *, metrics: GatewayMetrics,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        headers = {"accept": "application/json"}
+        if settings.worldservice_token:
+            headers["authorization"] = f"Bearer {settings.worldservice_token}"
+        self._http = httpx.AsyncClient(base_url=settings.worldservice_url, headers=headers,
+                                       timeout=settings.timeouts.to_httpx(), transport=transport)
+        self.breaker = CircuitBreaker(
+            failure_threshold=settings.breaker.failure_threshold,
+            reset_timeout=settings.breaker.reset_timeout,
+            on_change=lambda state: metrics.set_breaker_state(state.value),
+        )
+        metrics.set_breaker_state(BreakerState.CLOSED.value)
+        self.probe = WorldServiceProbe()
+        # A health probe must not hang /health for a full read timeout.
+        configured = settings.timeouts
+        self._probe_timeout = httpx.Timeout(
+            connect=configured.connect, read=min(configured.read, PROBE_READ_TIMEOUT),
+            write=min(configured.write, PROBE_READ_TIMEOUT), pool=configured.pool)
+        # Set when a WorldService whose /health lists no versions accepted only v1: later
+        # calls send v1 at once instead of being refused first (cleared by a probe that
+        # lists versions).
+        self._learned_v1_only = False
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- transport ---------------------------------------------------------------------
+
+    async def _request(self, route: str, method: str, path: str, *,
+                       content: bytes | None = None, headers: dict[str, str] | None = None,
+                       timeout: httpx.Timeout | None = None) -> httpx.Response:
+        try:
+            self.breaker.admit()
+        except CircuitOpen as exc:
+            self.metrics.add_worldservice_request(route, "circuit_open")
+            raise WorldServiceUnavailable(
+                "the WorldService circuit is open after repeated failures; retry later",
+                retry_after_seconds=round(exc.retry_after, 3),
+            ) from exc
+        try:
+            response = await self._http.request(
+                method, path, content=content, headers=headers,
+                timeout=timeout if timeout is not None else self._http.timeout)
+        except httpx.TimeoutException as exc:
+            self.breaker.record_failure()
+            self.metrics.add_worldservice_request(route, "timeout")
+            raise WorldServiceTimeout(
+                f"the WorldService did not answer {method} {path} in time "
+                f"({type(exc).__name__})"
+            ) from exc
+        except httpx.TransportError as exc:
+            self.breaker.record_failure()
+            self.metrics.add_worldservice_request(route, "unreachable")
+            raise WorldServiceUnavailable(
+                f"the WorldService is unreachable at {self.settings.worldservice_url} "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        except BaseException:
+            self.breaker.record_neutral()
+            raise
+        if response.status_code >= 500 and response.status_code != 501:
+            self.breaker.record_failure()
+        else:
+            self.breaker.record_success()
+        self.metrics.add_worldservice_request(route, str(response.status_code))
+        return response
+
+    async def _get_with_retries(self, route: str, path: str) -> httpx.Response:
+        attempts = self.settings.retries.attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._request(route, "GET", path, timeout=self._probe_timeout)
+            except WorldServiceUnavailable as exc:
+                # Retry only connection failures; an open circuit is final.
+                if attempt == attempts or not isinstance(exc.__cause__, httpx.TransportError):
+                    raise
+                delay = self.settings.retries.backoff * 2 ** (attempt - 1)
+                logger.info("GET %s failed (%s); %d retries remaining, next in %.3fs",
+                            path, exc.message, attempts - attempt, delay)
+                self.metrics.add_worldservice_retry(route)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- health / capabilities -----------------------------------------------------------
+
+    async def refresh(self) -> WorldServiceProbe:
+        """Probe ``GET /health`` and replace :attr:`probe` (never raises QMTL errors).
+
+        A failed probe keeps the last known versions: a WorldService does not lose
+        capabilities by being briefly unreachable, and negotiation falls back anyway.
+        """
+        previous = self.probe
+        try:
+            response = await self._get_with_retries("health", "/health")
+        except (WorldServiceUnavailable, WorldServiceTimeout) as exc:
+            self.probe = WorldServiceProbe(
+                status="down", detail=exc.message, schema_versions=previous.schema_versions,
+                alpha_metrics_required=previous.alpha_metrics_required,
+                compat_rebalance_v2=previous.compat_rebalance_v2, checked_at=time.time(),
+            )
+            return self.probe
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        self.probe = _probe_from_health(response.status_code, body)
+        if self.probe.schema_versions is not None:
+            self._learned_v1_only = False
+        return self.probe
+
+    @property
+    def known_versions(self) -> tuple[int, ...] | None:
+        """The versions negotiation may rely on: the probe's list, else ``(1,)`` once a
+        legacy WorldService has refused v2, else ``None`` (unknown)."""
+        if self.probe.schema_versions is not None:
+            return self.probe.schema_versions
+        return (1,) if self._learned_v1_only else None
+
+    # -- plan / apply --------------------------------------------------------------------
+
+    async def post_rebalance_plan(self, request: OutgoingRequest) -> PlanResult:
+        """``POST /rebalancing/plan`` at the negotiated version (see ``negotiation``)."""
+        return await self._post_rebalance("plan", request, headers={})
+
+    async def post_rebalance_apply(self, request: OutgoingRequest, *,
+                                   if_match: str | None = None) -> PlanResult:
+        """``POST /rebalancing/apply`` at the negotiated version; ``If-Match`` passed on."""
+        headers = {"if-match": if_match} if if_match else {}
+        return await self._post_rebalance("apply", request, headers=headers)
+
+    async def _post_rebalance(self, route: str, request: OutgoingRequest, *,
+                              headers: dict[str, str]) -> PlanResult:
+        path = f"/rebalancing/{route}"
+        preferred = preferred_version(request.declared_version,
+                                      configured=self.settings.rebalance_schema_version)
+        known = self.known_versions
+        sent = choose_version(preferred, served=known)
+        headers = {**headers, "content-type": "application/json"}
+        response = await self._request(route, "POST", path, headers=headers,
+                                       content=request.encode(sent))
+        fell_back = False
+        if sent > 1 and response.status_code in (400, 422):
+            detail = error_detail(response.content)
+            if is_version_refusal(response.status_code, detail):
+                fell_back = True
+                self.metrics.add_schema_fallback(route)
+                logger.warning(
+                    "worldservice refused %s at schema_version=%d (HTTP %d); retrying once as v1",
+                    path, sent, response.status_code,
+                    extra={"run_id": request.run_id, "versions_known": known is not None},
+                )
+                response = await self._request(route, "POST", path, headers=headers,
+                                               content=request.encode(1))
+                if known is not None:
+                    # The cached capability list was stale; learn the truth before next time.
+                    await self.refresh()
+                if response.status_code < 400 and self.probe.schema_versions is None:
+                    self._learned_v1_only = True
+        if response.status_code >= 400:
+            raise UpstreamError(response.status_code, error_detail(response.content))
+        model, content, served = parse_served_response(response.content, apply=route == "apply")
+        passthrough = {name: response.headers[name] for name in PASSTHROUGH_HEADERS
+                       if name in response.headers}
+        return PlanResult(response=model, content=content, served_version=served, sent_version=sent,
+                          fell_back=fell_back, headers=passthrough)
