@@ -21,10 +21,21 @@ END = "# --- end of pins ---"
 def compile_pins() -> list[str]:
     out = subprocess.run(
         [
-            "uv", "pip", "compile", str(PYPROJECT), "--group", "dev",
-            "--python-version", "3.11", "--no-header", "--no-annotate", "--quiet",
+            "uv",
+            "pip",
+            "compile",
+            str(PYPROJECT),
+            "--group",
+            "dev",
+            "--python-version",
+            "3.11",
+            "--no-header",
+            "--no-annotate",
+            "--quiet",
         ],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     pins = []
     for line in out.splitlines():
@@ -37,11 +48,16 @@ def compile_pins() -> list[str]:
 
 def main() -> int:
     pins = compile_pins()
-    block = "\n".join([BEGIN, "[tool.uv]", "constraint-dependencies = ["]
-                      + [f'    "{p}",' for p in pins] + ["]", END])
+    block = "\n".join(
+        [BEGIN, "[tool.uv]", "constraint-dependencies = ["]
+        + [f'    "{p}",' for p in pins]
+        + ["]", END]
+    )
     text = PYPROJECT.read_text()
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    text = pattern.sub(block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    text = (
+        pattern.sub(block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    )
     PYPROJECT.write_text(text)
     sys.stdout.write(f"pinned {len(pins)} packages\n")
     return 0

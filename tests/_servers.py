@@ -26,11 +26,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, *, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server process exited with {process.returncode} before port {port} opened")
+            raise RuntimeError(
+                f"server process exited with {process.returncode} before port {port} opened"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -59,10 +63,27 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             return
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-             "--protected-mode", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.dir,
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--protected-mode",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port, process=self.process)
 
@@ -77,8 +98,9 @@ class RedisServer:
         self.process.wait(timeout=20)
 
     def flush(self) -> None:
-        subprocess.run(["redis-cli", "-p", str(self.port), "FLUSHALL"], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["redis-cli", "-p", str(self.port), "FLUSHALL"], check=True, stdout=subprocess.DEVNULL
+        )
 
     def close(self) -> None:
         self.stop(kill=True)
@@ -122,13 +144,32 @@ class PostgresServer:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         if not self.datadir.exists():
-            self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres",
-                      "--no-sync", "-E", "UTF8")
+            self._run(
+                "initdb",
+                "-D",
+                str(self.datadir),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            )
         result = self._run(
-            "pg_ctl", "-D", str(self.datadir), "-l", str(self.dir / "log"), "-w", "-t", "60",
-            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  f"-c max_connections=200",
-            "start", check=False,
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c max_connections=200",
+            "start",
+            check=False,
         )
         if result.returncode != 0:
             log = (self.dir / "log").read_text() if (self.dir / "log").exists() else ""

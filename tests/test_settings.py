@@ -36,14 +36,22 @@ def test_defaults_without_file_or_environment() -> None:
 
 
 def test_file_section_is_read_and_other_sections_ignored(tmp_path: Path) -> None:
-    path = _write(tmp_path, "worldservice:\n  server: {x: 1}\ngateway:\n  enabled: true\n  version: 2\n")
-    assert load_section(Section, ("gateway",), path=path, environ={}) == Section(enabled=True, version=2)
+    path = _write(
+        tmp_path, "worldservice:\n  server: {x: 1}\ngateway:\n  enabled: true\n  version: 2\n"
+    )
+    assert load_section(Section, ("gateway",), path=path, environ={}) == Section(
+        enabled=True, version=2
+    )
 
 
 def test_environment_overrides_file_with_nested_keys(tmp_path: Path) -> None:
     path = _write(tmp_path, "gateway:\n  version: 2\n  bind: {port: 9000}\n")
-    env = {"QMTL__GATEWAY__VERSION": "3", "QMTL__GATEWAY__BIND__HOST": "0.0.0.0",
-           "QMTL__GATEWAY__TOKENS": '["a", "b"]', "QMTL__OTHER__X": "ignored"}
+    env = {
+        "QMTL__GATEWAY__VERSION": "3",
+        "QMTL__GATEWAY__BIND__HOST": "0.0.0.0",
+        "QMTL__GATEWAY__TOKENS": '["a", "b"]',
+        "QMTL__OTHER__X": "ignored",
+    }
     settings = load_section(Section, ("gateway",), path=path, environ=env)
     assert settings.version == 3
     assert settings.bind == Bind(host="0.0.0.0", port=9000)
@@ -52,11 +60,15 @@ def test_environment_overrides_file_with_nested_keys(tmp_path: Path) -> None:
 
 def test_explicit_overrides_win_and_none_is_skipped() -> None:
     env = {"QMTL__GATEWAY__VERSION": "3"}
-    settings = load_section(Section, ("gateway",), environ=env, overrides={"version": 5, "enabled": None})
+    settings = load_section(
+        Section, ("gateway",), environ=env, overrides={"version": 5, "enabled": None}
+    )
     assert settings.version == 5 and settings.enabled is False
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("false", False), ("true", True), ("0", False), ("1", True)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("false", False), ("true", True), ("0", False), ("1", True)]
+)
 def test_booleans_from_strings_are_parsed_strictly(raw: str, expected: bool) -> None:
     settings = load_section(Section, ("gateway",), environ={"QMTL__GATEWAY__ENABLED": raw})
     assert settings.enabled is expected
@@ -88,8 +100,11 @@ def test_nested_section_path(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("gateway: [1, 2]\n", "must be a mapping"), ("- a\n- b\n", "mapping at the top level"),
-     ("gateway: {enabled: [\n", "not valid YAML")],
+    [
+        ("gateway: [1, 2]\n", "must be a mapping"),
+        ("- a\n- b\n", "mapping at the top level"),
+        ("gateway: {enabled: [\n", "not valid YAML"),
+    ],
 )
 def test_malformed_files(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from qmtl.cli.embedded import EMBEDDED_CONTROLBUS, build_up_settings
 from qmtl.cli.main import app
-from qmtl.cli.up import EMBEDDED_CONTROLBUS, build_up_settings
 from qmtl.contracts.errors import ConfigError
 
 from ._up import QMTL, QmtlUp

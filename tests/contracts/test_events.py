@@ -17,14 +17,25 @@ from qmtl.contracts import (
 )
 from qmtl.contracts.errors import EventDecodeError
 
-PLAN = {"world_id": "w1", "scale_world": 0.5, "scale_by_strategy": {"s1": 0.5},
-        "deltas": [{"symbol": "BTC", "delta_qty": -0.5}]}
+PLAN = {
+    "world_id": "w1",
+    "scale_world": 0.5,
+    "scale_by_strategy": {"s1": 0.5},
+    "deltas": [{"symbol": "BTC", "delta_qty": -0.5}],
+}
 
 
 def _data(served: int, **extra: Any) -> dict[str, Any]:
-    data = {"world_id": "w1", "plan": PLAN, "version": served, "schema_version": served,
-            "compat_rebalance_v2": served >= 2, "run_id": "r1", "seq": 1,
-            "idempotency_key": idempotency_key("w1", PLAN, served)}
+    data = {
+        "world_id": "w1",
+        "plan": PLAN,
+        "version": served,
+        "schema_version": served,
+        "compat_rebalance_v2": served >= 2,
+        "run_id": "r1",
+        "seq": 1,
+        "idempotency_key": idempotency_key("w1", PLAN, served),
+    }
     data.update(extra)
     return data
 
@@ -58,7 +69,9 @@ def test_v1_event_parses_without_v2_keys() -> None:
 
 def test_v2_event_needs_alpha_slice_and_intent() -> None:
     alpha = {"per_world": {"w1": {"alpha_performance.sharpe": 1.0}}, "per_strategy": {}}
-    data = parse_rebalancing_planned(_event(_data(2, alpha_metrics=alpha, rebalance_intent={"meta": {}})))
+    data = parse_rebalancing_planned(
+        _event(_data(2, alpha_metrics=alpha, rebalance_intent={"meta": {}}))
+    )
     assert data.alpha_metrics is not None
     assert data.alpha_metrics.per_world["w1"]["alpha_performance.sharpe"] == 1.0
     with pytest.raises(EventDecodeError, match="v2 event must carry"):
@@ -72,8 +85,12 @@ def test_v1_event_with_v2_keys_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"[1, 2]", b'{"specversion": "0.3", "id": "e", "source": "s", "type": "t", "data": {}}',
-     b'{"specversion": "1.0", "source": "s", "type": "t", "data": {}}'],
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"specversion": "0.3", "id": "e", "source": "s", "type": "t", "data": {}}',
+        b'{"specversion": "1.0", "source": "s", "type": "t", "data": {}}',
+    ],
 )
 def test_decode_rejects_non_cloudevents(raw: bytes) -> None:
     with pytest.raises(EventDecodeError):

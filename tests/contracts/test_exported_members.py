@@ -1,4 +1,4 @@
-"""``qmtl.contracts.__all__`` lists exactly the public names (httpx tests/test_exported_members.py)."""
+"""`qmtl.contracts.__all__` lists exactly the public names (as httpx tests its exports)."""
 
 from __future__ import annotations
 

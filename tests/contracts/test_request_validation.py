@@ -25,7 +25,13 @@ def _body(**changes: Any) -> dict[str, Any]:
 
 
 def _position(**changes: Any) -> list[dict[str, Any]]:
-    pos: dict[str, Any] = {"world_id": "w1", "strategy_id": "s1", "symbol": "BTC", "qty": 1.0, "mark": 100.0}
+    pos: dict[str, Any] = {
+        "world_id": "w1",
+        "strategy_id": "s1",
+        "symbol": "BTC",
+        "qty": 1.0,
+        "mark": 100.0,
+    }
     pos.update(changes)
     return [pos]
 
@@ -91,7 +97,10 @@ def test_non_finite_and_negative_numbers(raw: str, loc: tuple[str, ...]) -> None
         ({"schema_version": 2.0}, ("schema_version",)),
         ({"lot_size_by_symbol": {"BTC": 0}}, ("lot_size_by_symbol", "BTC")),
         ({"min_trade_notional": -1}, ("min_trade_notional",)),
-        ({"strategy_alloc_after_total": {"w1": {"s1": -0.1}}}, ("strategy_alloc_after_total", "w1", "s1")),
+        (
+            {"strategy_alloc_after_total": {"w1": {"s1": -0.1}}},
+            ("strategy_alloc_after_total", "w1", "s1"),
+        ),
         ({"overlay": {"price_by_symbol": {"ES": 0}}}, ("overlay", "price_by_symbol", "ES")),
         ({"run_id": ""}, ("run_id",)),
     ],
@@ -107,9 +116,13 @@ def test_missing_required_fields_are_named() -> None:
 
 def test_ratio_sum_tolerates_float_noise_only() -> None:
     # 0.1 + 0.2 + 0.7 == 1.0000000000000002 in binary floating point: accepted.
-    MultiWorldRebalanceRequest.model_validate(_body(world_alloc_after={"a": 0.1, "b": 0.2, "c": 0.7}))
+    MultiWorldRebalanceRequest.model_validate(
+        _body(world_alloc_after={"a": 0.1, "b": 0.2, "c": 0.7})
+    )
     with pytest.raises(ValidationError, match="more than 1"):
-        MultiWorldRebalanceRequest.model_validate(_body(world_alloc_after={"a": 0.5, "b": 0.500001}))
+        MultiWorldRebalanceRequest.model_validate(
+            _body(world_alloc_after={"a": 0.5, "b": 0.500001})
+        )
 
 
 def test_alpha_series_rejects_infinity_but_keeps_null() -> None:
@@ -121,4 +134,6 @@ def test_alpha_series_rejects_infinity_but_keeps_null() -> None:
     raw = json.dumps(_body()).replace(
         '"positions"', '"alpha_series": {"per_world": {"w1": {"returns": [Infinity]}}}, "positions"'
     )
-    assert ("alpha_series", "per_world", "w1", "returns", 0) in [loc[:5] for loc in _error_locs(raw)]
+    assert ("alpha_series", "per_world", "w1", "returns", 0) in [
+        loc[:5] for loc in _error_locs(raw)
+    ]

@@ -23,7 +23,9 @@ def _resolve(schema: dict[str, Any], node: Any) -> Any:
         if "$ref" in node:
             name = node["$ref"].rsplit("/", 1)[-1]
             return _resolve(schema, schema["$defs"][name])
-        return {k: _resolve(schema, v) for k, v in node.items() if k not in ("title", "description")}
+        return {
+            k: _resolve(schema, v) for k, v in node.items() if k not in ("title", "description")
+        }
     if isinstance(node, list):
         return [_resolve(schema, item) for item in node]
     return node
@@ -44,7 +46,9 @@ def test_v2_is_a_backward_compatible_superset(v1: str, v2: str) -> None:
     missing = set(old_props) - set(new_props)
     assert not missing, f"v2 dropped v1 fields {missing}"
     for name in old_props:
-        assert _resolve(old, old_props[name]) == _resolve(new, new_props[name]), f"{name} changed type"
+        assert _resolve(old, old_props[name]) == _resolve(new, new_props[name]), (
+            f"{name} changed type"
+        )
     newly_required = set(new.get("required", [])) - set(old.get("required", []))
     assert not newly_required, f"v2 requires new fields {newly_required}"
     assert set(new_props) > set(old_props)

@@ -22,12 +22,26 @@ from qmtl.contracts.errors import ConfigError, SchemaVersionRequired
 
 @pytest.mark.parametrize(
     ("requested", "compat", "served"),
-    [(None, False, 1), (1, False, 1), (2, False, 1), (3, False, 1),
-     (None, True, 1), (1, True, 1), (2, True, 2), (3, True, 2)],
+    [
+        (None, False, 1),
+        (1, False, 1),
+        (2, False, 1),
+        (3, False, 1),
+        (None, True, 1),
+        (1, True, 1),
+        (2, True, 2),
+        (3, True, 2),
+    ],
 )
-def test_served_is_min_of_requested_and_max(requested: int | None, compat: bool, served: int) -> None:
-    assert negotiate_schema_version(requested, compat_rebalance_v2=compat,
-                                    alpha_metrics_required=False) == served
+def test_served_is_min_of_requested_and_max(
+    requested: int | None, compat: bool, served: int
+) -> None:
+    assert (
+        negotiate_schema_version(
+            requested, compat_rebalance_v2=compat, alpha_metrics_required=False
+        )
+        == served
+    )
 
 
 @pytest.mark.parametrize("requested", [None, 1])
@@ -61,15 +75,24 @@ def test_served_versions_and_best_common() -> None:
 
 
 def _response(**extra: object) -> MultiWorldRebalanceResponse:
-    plan = RebalancePlan(world_id="w1", scale_world=0.5, scale_by_strategy={"s1": 0.5},
-                         deltas=[SymbolDelta(symbol="BTC", delta_qty=-0.5)])
-    return MultiWorldRebalanceResponse(per_world={"w1": plan}, global_deltas=[SymbolDelta(symbol="BTC", delta_qty=-0.5)],
-                                       **extra)  # type: ignore[arg-type]
+    plan = RebalancePlan(
+        world_id="w1",
+        scale_world=0.5,
+        scale_by_strategy={"s1": 0.5},
+        deltas=[SymbolDelta(symbol="BTC", delta_qty=-0.5)],
+    )
+    return MultiWorldRebalanceResponse(
+        per_world={"w1": plan}, global_deltas=[SymbolDelta(symbol="BTC", delta_qty=-0.5)], **extra
+    )  # type: ignore[arg-type]
 
 
 def test_v1_document_has_no_v2_keys_at_all() -> None:
-    body = render_response(_response(alpha_metrics=AlphaMetricsEnvelope(),
-                                     rebalance_intent=RebalanceIntent(meta={"t": 1})), 1)
+    body = render_response(
+        _response(
+            alpha_metrics=AlphaMetricsEnvelope(), rebalance_intent=RebalanceIntent(meta={"t": 1})
+        ),
+        1,
+    )
     assert body["schema_version"] == 1
     assert "alpha_metrics" not in body and "rebalance_intent" not in body
     assert "overlay_deltas" not in body
@@ -89,7 +112,18 @@ def test_v2_rendering_without_metrics_is_a_programming_error() -> None:
 
 
 def test_v1_request_body_drops_only_v2_keys() -> None:
-    body = {"total_equity": 1, "world_alloc_after": {}, "schema_version": 2,
-            "rebalance_intent": {"meta": {}}, "alpha_series": {}, "run_id": "r1", "unknown": 1}
-    assert to_v1_request_body(body) == {"total_equity": 1, "world_alloc_after": {}, "run_id": "r1",
-                                        "unknown": 1}
+    body = {
+        "total_equity": 1,
+        "world_alloc_after": {},
+        "schema_version": 2,
+        "rebalance_intent": {"meta": {}},
+        "alpha_series": {},
+        "run_id": "r1",
+        "unknown": 1,
+    }
+    assert to_v1_request_body(body) == {
+        "total_equity": 1,
+        "world_alloc_after": {},
+        "run_id": "r1",
+        "unknown": 1,
+    }

@@ -54,16 +54,22 @@ async def test_qmtl_error_renders_code_message_and_context() -> None:
     async with _client(_app()) as client:
         response = await client.post("/conflict")
     assert response.status_code == 409
-    assert response.json() == {"detail": {"code": "E_RUN_ID_CONFLICT",
-                                          "message": "run_id was already used with a different body",
-                                          "run_id": "r1"}}
+    assert response.json() == {
+        "detail": {
+            "code": "E_RUN_ID_CONFLICT",
+            "message": "run_id was already used with a different body",
+            "run_id": "r1",
+        }
+    }
 
 
 async def test_upstream_validation_list_is_relayed_unchanged() -> None:
     async with _client(_app()) as client:
         response = await client.post("/upstream-list")
     assert response.status_code == 422
-    assert response.json() == {"detail": [{"loc": ["body", "x"], "msg": "bad", "type": "value_error"}]}
+    assert response.json() == {
+        "detail": [{"loc": ["body", "x"], "msg": "bad", "type": "value_error"}]
+    }
 
 
 async def test_unexpected_exception_is_a_coded_500() -> None:
@@ -82,8 +88,13 @@ async def test_validation_keeps_fastapi_list_form() -> None:
 
 @pytest.mark.parametrize(
     ("headers", "status"),
-    [({}, 401), ({"Authorization": "Bearer wrong"}, 401), ({"Authorization": "Basic s3cret"}, 401),
-     ({"Authorization": "Bearer s3cret"}, 200), ({"Authorization": "bearer other"}, 200)],
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer wrong"}, 401),
+        ({"Authorization": "Basic s3cret"}, 401),
+        ({"Authorization": "Bearer s3cret"}, 200),
+        ({"Authorization": "bearer other"}, 200),
+    ],
 )
 async def test_bearer_tokens(headers: dict[str, str], status: int) -> None:
     async with _client(_app(tokens=["s3cret", "other"])) as client:
@@ -116,7 +127,9 @@ async def test_chunked_body_cannot_get_around_the_limit() -> None:
             yield b'{"a": 1, "b": 2}'
 
     async with _client(_app(max_bytes=64)) as client:
-        response = await client.post("/echo", content=chunks(), headers={"content-type": "application/json"})
+        response = await client.post(
+            "/echo", content=chunks(), headers={"content-type": "application/json"}
+        )
     assert response.status_code == 413
 
 

@@ -3,16 +3,13 @@ pause nests; ``If-Match`` parsing; appending fields to encoded JSON."""
 
 from __future__ import annotations
 
-import gc
 import json
-import threading
 
 import pytest
 
 from qmtl.contracts import MultiWorldRebalanceRequest, render_response
 from qmtl.worldservice.apply import with_fields
 from qmtl.worldservice.etags import etag_header, if_match_allows
-from qmtl.worldservice.gcpause import gc_paused
 from qmtl.worldservice.planning import compute_plan, render_json, served_response
 
 from .conftest import body
@@ -45,48 +42,6 @@ def test_render_json_refuses_v2_without_metrics() -> None:
     response = served_response(request, version=1, periods_per_year=252)
     with pytest.raises(ValueError, match="alpha_metrics"):
         render_json(response, 2)
-
-
-def test_gc_pause_nests_and_restores() -> None:
-    assert gc.isenabled()
-    with gc_paused():
-        assert not gc.isenabled()
-        with gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the outer pause is still running
-    assert gc.isenabled()
-    with gc_paused(active=False):
-        assert gc.isenabled()
-
-
-def test_gc_pause_overlapping_threads() -> None:
-    entered = threading.Event()
-    release = threading.Event()
-
-    def other() -> None:
-        with gc_paused():
-            entered.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    entered.wait(10)
-    with gc_paused():
-        pass
-    assert not gc.isenabled()  # the other thread's pause continues
-    release.set()
-    thread.join(10)
-    assert gc.isenabled()
-
-
-def test_gc_pause_keeps_a_disabled_collector_disabled() -> None:
-    gc.disable()
-    try:
-        with gc_paused():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
 
 
 @pytest.mark.parametrize(("header", "allowed"), [

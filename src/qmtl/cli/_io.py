@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -16,7 +17,9 @@ from qmtl.contracts.errors import QmtlError
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
+    "OutputFormat",
     "console",
+    "emit",
     "err_console",
     "fail",
     "load_json_file",
@@ -32,6 +35,21 @@ EXIT_BAD_INPUT = 2
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    """``--output``: rich tables for people, JSON for scripts."""
+
+    table = "table"
+    json = "json"
+
+
+def emit(document: Any, output: OutputFormat, *, table: Any) -> None:
+    """Print ``document`` as JSON (for scripts) or through the ``table`` printer."""
+    if output is OutputFormat.json:
+        console.print_json(json.dumps(document))
+    else:
+        table(console, document)
 
 
 def fail(message: str, *, code: int = EXIT_FAILED) -> NoReturn:
@@ -54,7 +72,9 @@ def load_json_file(path: Path) -> Any:
 
 def report_validation_error(exc: ValidationError, *, source: str) -> NoReturn:
     """Print every validation error as ``field.path: message`` and exit 2."""
-    err_console.print(f"[bold red]error[/bold red]: {source} is not a valid request:", highlight=False)
+    err_console.print(
+        f"[bold red]error[/bold red]: {source} is not a valid request:", highlight=False
+    )
     for err in exc.errors():
         loc = ".".join(str(part) for part in err["loc"]) or "(body)"
         err_console.print(f"  {loc}: {err['msg']}", highlight=False, soft_wrap=True)

@@ -8,28 +8,26 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from qmtl.cli._io import EXIT_FAILED, console, report_qmtl_error
+from qmtl.cli._io import EXIT_FAILED, OutputFormat, console, report_qmtl_error
 from qmtl.cli.gateway import ConfigOption, load_settings_or_exit
 from qmtl.contracts.errors import CommitLogUnavailable
-from qmtl.gateway.commitlog import CommitRecord, create_commit_log
 
-__all__ = ["Output", "app", "read_tail", "records_table"]
+if TYPE_CHECKING:
+    from qmtl.gateway.commitlog import CommitRecord
+
+__all__ = ["app", "read_tail", "records_table"]
 
 app = typer.Typer(help="commitlog commands", no_args_is_help=True)
 
 
-class Output(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
-
 async def read_tail(url: str, *, limit: int) -> list[CommitRecord]:
+    from qmtl.gateway.commitlog import create_commit_log
+
     log = create_commit_log(url)
     try:
         await log.start()
@@ -62,7 +60,7 @@ def records_table(records: list[CommitRecord]) -> Table:
 def tail(
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="newest N records")] = 20,
-    output: Annotated[Output, typer.Option("--output", help="table or json")] = Output.TABLE,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.table,
 ) -> None:
     """Print the newest records of the gateway commit log (``gateway.commit_log``)."""
     settings = load_settings_or_exit(config)
@@ -70,7 +68,7 @@ def tail(
         records = asyncio.run(read_tail(settings.commit_log, limit=limit))
     except CommitLogUnavailable as exc:
         report_qmtl_error(exc, code=EXIT_FAILED)
-    if output is Output.JSON:
+    if output is OutputFormat.json:
         typer.echo(json.dumps([r.to_wire() for r in records], indent=2))
     else:
         console.print(records_table(records))

@@ -7,16 +7,18 @@ YAML file, then defaults. A configuration error prints one line naming the key a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 
 from qmtl.cli._io import EXIT_BAD_INPUT, fail
 from qmtl.contracts.errors import ConfigError
-from qmtl.gateway.app import create_app
-from qmtl.gateway.config import GatewaySettings, load_gateway_settings
-from qmtl.web.observability import configure_logging
+
+if TYPE_CHECKING:
+    from qmtl.gateway.config import GatewaySettings
+
+# Service modules are imported inside the commands: `qmtl --help` and the client commands
+# should not pay for FastAPI, SQLAlchemy and the engine.
 
 app = typer.Typer(help="gateway commands", no_args_is_help=True)
 
@@ -42,6 +44,8 @@ def flag_overrides(*, host: str | None, port: int | None, schema_version: int | 
 
 def load_settings_or_exit(config: Path | None, overrides: dict[str, Any] | None = None
                           ) -> GatewaySettings:
+    from qmtl.gateway.config import load_gateway_settings
+
     try:
         return load_gateway_settings(config, overrides=overrides)
     except ConfigError as exc:
@@ -61,6 +65,11 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the gateway: plan/apply proxy, execute, /health, /metrics and /ws."""
+    import uvicorn
+
+    from qmtl.gateway.app import create_app
+    from qmtl.web.observability import configure_logging
+
     settings = load_settings_or_exit(config, flag_overrides(
         host=host, port=port, schema_version=rebalance_schema_version,
         alpha_metrics_capable=alpha_metrics_capable))

@@ -12,8 +12,7 @@ from typing import Annotated
 
 import typer
 
-from qmtl.cli._io import EXIT_FAILED, console, err_console
-from qmtl.cli.plan import OutputFormat
+from qmtl.cli._io import EXIT_FAILED, OutputFormat, console, err_console
 from qmtl.cli.remote import GatewayOption, TokenOption, require_gateway
 from qmtl.sdk import HealthCheckResult, check_gateway_health_sync
 

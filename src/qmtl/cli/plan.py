@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from qmtl.cli._io import EXIT_BAD_INPUT, console, fail, load_request, report_qmtl_error
+from qmtl.cli._io import (
+    EXIT_BAD_INPUT,
+    OutputFormat,
+    emit,
+    fail,
+    load_request,
+    report_qmtl_error,
+)
+from qmtl.cli.remote import plan_remote, resolve_input
 from qmtl.cli.render import print_plan
 from qmtl.contracts import (
     MultiWorldRebalanceRequest,
@@ -21,12 +27,7 @@ from qmtl.contracts.errors import QmtlError
 from qmtl.engine import plan_rebalance
 from qmtl.engine.alpha import alpha_envelope
 
-__all__ = ["OutputFormat", "plan_command", "plan_locally"]
-
-
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
+__all__ = ["plan_command", "plan_locally"]
 
 
 def plan_locally(request: MultiWorldRebalanceRequest, *, compat_v2: bool) -> dict[str, Any]:
@@ -49,44 +50,52 @@ def plan_locally(request: MultiWorldRebalanceRequest, *, compat_v2: bool) -> dic
     return render_response(response, version)
 
 
-def emit(document: Any, output: OutputFormat, *, table: Any) -> None:
-    """Print ``document`` as JSON (for scripts) or through the ``table`` printer."""
-    if output is OutputFormat.json:
-        console.print_json(json.dumps(document))
-    else:
-        table(console, document)
-
-
 def plan_command(
-    file: Annotated[Path | None, typer.Argument(
-        help="Request JSON (MultiWorldRebalanceRequest).", show_default=False)] = None,
-    input_file: Annotated[Path | None, typer.Option(
-        "--input", "-i", help="Alias of FILE.", show_default=False)] = None,
-    gateway: Annotated[str | None, typer.Option(
-        "--gateway", envvar="QMTL_GATEWAY_URL", show_envvar=True,
-        help="Plan through this gateway instead of locally.")] = None,
-    token: Annotated[str | None, typer.Option(
-        "--token", envvar="QMTL_GATEWAY_TOKEN", show_envvar=True,
-        help="Bearer token for --gateway.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Request JSON (MultiWorldRebalanceRequest).", show_default=False),
+    ] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input", "-i", help="Alias of FILE.", show_default=False)
+    ] = None,
+    gateway: Annotated[
+        str | None,
+        typer.Option(
+            "--gateway",
+            envvar="QMTL_GATEWAY_URL",
+            show_envvar=True,
+            help="Plan through this gateway instead of locally.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="QMTL_GATEWAY_TOKEN",
+            show_envvar=True,
+            help="Bearer token for --gateway.",
+        ),
+    ] = None,
     schema_version: Annotated[
-        int | None, typer.Option("--schema-version", min=1, help="Override the file's schema_version.")
+        int | None,
+        typer.Option("--schema-version", min=1, help="Override the file's schema_version."),
     ] = None,
     compat_v2: Annotated[
-        bool, typer.Option("--compat-v2", help="Local planning: serve v2 like compat_rebalance_v2=true.")
+        bool,
+        typer.Option("--compat-v2", help="Local planning: serve v2 like compat_rebalance_v2=true."),
     ] = False,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.table,
 ) -> None:
     """Plan a multi-world rebalance and print the response."""
-    # Imported here: qmtl.cli.remote imports this module for OutputFormat/emit.
-    from qmtl.cli.remote import plan_remote, resolve_input
 
     request = load_request(resolve_input(file, input_file))
     if gateway is not None:
         if compat_v2:
-            fail("--compat-v2 applies to local planning only; the gateway negotiates the version",
-                 code=EXIT_BAD_INPUT)
-        document = plan_remote(request, gateway=gateway, token=token,
-                               schema_version=schema_version)
+            fail(
+                "--compat-v2 applies to local planning only; the gateway negotiates the version",
+                code=EXIT_BAD_INPUT,
+            )
+        document = plan_remote(request, gateway=gateway, token=token, schema_version=schema_version)
         emit(document, output, table=print_plan)
         return
     if schema_version is not None:

@@ -14,8 +14,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from qmtl.cli._io import EXIT_BAD_INPUT, EXIT_FAILED, fail, load_request
-from qmtl.cli.plan import OutputFormat, emit
+from qmtl.cli._io import EXIT_BAD_INPUT, EXIT_FAILED, OutputFormat, emit, fail, load_request
 from qmtl.cli.render import print_orders, print_plan
 from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.sdk import GatewayClient, GatewayError, GatewayHTTPError, GatewayUnavailable

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -19,7 +19,9 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _delta_table(title: str, deltas: list[Mapping[str, Any]], *, with_world: bool = False) -> Table:
+def _delta_table(
+    title: str, deltas: Sequence[Mapping[str, Any]], *, with_world: bool = False
+) -> Table:
     table = Table(title=title, title_justify="left")
     if with_world:
         table.add_column("world")
@@ -41,18 +43,26 @@ def print_plan(console: Console, document: Mapping[str, Any]) -> None:
 
     worlds = Table(title="Worlds", title_justify="left")
     for column in ("world", "scale_world", "strategy scales", "deltas"):
-        worlds.add_column(column, justify="right" if column in ("scale_world", "deltas") else "left")
+        worlds.add_column(
+            column, justify="right" if column in ("scale_world", "deltas") else "left"
+        )
     per_world: Mapping[str, Any] = document.get("per_world") or {}
     for world_id, plan in per_world.items():
-        scales = ", ".join(f"{s}={_fmt(v)}" for s, v in (plan.get("scale_by_strategy") or {}).items())
-        worlds.add_row(world_id, _fmt(plan.get("scale_world")), scales, str(len(plan.get("deltas") or [])))
+        scales = ", ".join(
+            f"{s}={_fmt(v)}" for s, v in (plan.get("scale_by_strategy") or {}).items()
+        )
+        worlds.add_row(
+            world_id, _fmt(plan.get("scale_world")), scales, str(len(plan.get("deltas") or []))
+        )
     console.print(worlds)
 
     rows = [dict(d, world_id=w) for w, p in per_world.items() for d in (p.get("deltas") or [])]
     if rows:
         console.print(_delta_table("Deltas per world", rows, with_world=True))
     if document.get("global_deltas"):
-        console.print(_delta_table("Global deltas (netted across worlds)", document["global_deltas"]))
+        console.print(
+            _delta_table("Global deltas (netted across worlds)", document["global_deltas"])
+        )
     if document.get("overlay_deltas"):
         console.print(_delta_table("Overlay deltas", document["overlay_deltas"], with_world=True))
 
@@ -67,21 +77,27 @@ def print_plan(console: Console, document: Mapping[str, Any]) -> None:
             table.add_row(world_id, "(world)", *(_fmt(values.get(k)) for k in ALPHA_METRIC_KEYS))
         for strategy_id, by_world in (alpha.get("per_strategy") or {}).items():
             for world_id, values in by_world.items():
-                table.add_row(world_id, strategy_id, *(_fmt(values.get(k)) for k in ALPHA_METRIC_KEYS))
+                table.add_row(
+                    world_id, strategy_id, *(_fmt(values.get(k)) for k in ALPHA_METRIC_KEYS)
+                )
         console.print(table)
     if "rebalance_intent" in document:
         console.print(f"rebalance_intent: {document['rebalance_intent']}")
 
 
-def _orders_table(title: str, orders: list[Mapping[str, Any]]) -> Table:
+def _orders_table(title: str, orders: Sequence[Mapping[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("venue", "symbol", "side", "quantity", "tif", "reduce_only", "client_order_id"):
         table.add_column(column, justify="right" if column == "quantity" else "left")
     for order in orders:
         table.add_row(
-            _fmt(order.get("venue")), _fmt(order.get("symbol")), _fmt(order.get("side")),
-            _fmt(order.get("quantity")), _fmt(order.get("time_in_force")),
-            _fmt(order.get("reduce_only")), _fmt(order.get("client_order_id")),
+            _fmt(order.get("venue")),
+            _fmt(order.get("symbol")),
+            _fmt(order.get("side")),
+            _fmt(order.get("quantity")),
+            _fmt(order.get("time_in_force")),
+            _fmt(order.get("reduce_only")),
+            _fmt(order.get("client_order_id")),
         )
     return table
 

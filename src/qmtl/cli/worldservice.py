@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 
 from qmtl.cli._io import EXIT_BAD_INPUT, EXIT_FAILED, console, fail
 from qmtl.contracts.errors import ConfigError, StoreUnavailable
-from qmtl.web.observability import configure_logging
-from qmtl.worldservice.app import create_app
-from qmtl.worldservice.config import WorldServiceSettings, load_settings
-from qmtl.worldservice.store.database import Database, redact_dsn
-from qmtl.worldservice.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from qmtl.worldservice.config import WorldServiceSettings
+
+# Service modules are imported inside the commands so that `qmtl --help` stays fast.
 
 app = typer.Typer(help="worldservice commands", no_args_is_help=True)
 
@@ -32,6 +31,8 @@ ConfigOption = Annotated[
 
 def _settings(config: Path | None, *, host: str | None = None,
               port: int | None = None) -> WorldServiceSettings:
+    from qmtl.worldservice.config import load_settings
+
     bind: dict[str, Any] = {}
     if host is not None:
         bind["host"] = host
@@ -51,6 +52,11 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the WorldService HTTP API (migrates the store to head at start-up)."""
+    import uvicorn
+
+    from qmtl.web.observability import configure_logging
+    from qmtl.worldservice.app import create_app
+
     settings = _settings(config, host=host, port=port)
     configure_logging(log_level)
     uvicorn.run(create_app(settings), host=settings.bind.host, port=settings.bind.port,
@@ -58,6 +64,9 @@ def serve(
 
 
 async def _migrate(settings: WorldServiceSettings) -> str | None:
+    from qmtl.worldservice.store.database import Database
+    from qmtl.worldservice.store.migrate import upgrade
+
     db = Database.create(settings.dsn, timeout=settings.store_timeout)
     try:
         return await upgrade(db)
@@ -73,5 +82,7 @@ def migrate(config: ConfigOption = None) -> None:
         revision = asyncio.run(_migrate(settings))
     except StoreUnavailable as exc:
         fail(exc.message, code=EXIT_FAILED)
+    from qmtl.worldservice.store.database import redact_dsn
+
     console.print(f"worldservice store {redact_dsn(settings.dsn)} is at revision {revision}",
                   highlight=False, soft_wrap=True)

@@ -52,23 +52,42 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
-def _error_schema(description: str) -> dict[str, object]:
+_CODED_DETAIL: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+    },
+    "required": ["code", "message"],
+}
+_VALIDATION_DETAIL: dict[str, object] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"},
+                                                         {"type": "integer"}]}},
+            "msg": {"type": "string"},
+            "type": {"type": "string"},
+        },
+        "required": ["loc", "msg", "type"],
+    },
+}
+
+
+def _error_schema(status: int, description: str) -> dict[str, object]:
+    # A 422 is also FastAPI's request validation answer, whose detail is a list.
+    detail = ({"anyOf": [_CODED_DETAIL, _VALIDATION_DETAIL]} if status == 422
+              else _CODED_DETAIL)
+    if status == 422:
+        description = f"{description} (or request validation errors: a list)"
     return {
         "description": description,
         "content": {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {
-                        "detail": {
-                            "type": "object",
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                            "required": ["code", "message"],
-                        }
-                    },
+                    "properties": {"detail": detail},
                 }
             }
         },
@@ -81,7 +100,8 @@ def error_responses(*errors: type[QmtlError]) -> dict[int | str, dict[str, objec
     for err in errors:
         by_status.setdefault(err.status_code, []).append(err.code)
     return {
-        status: _error_schema(" / ".join(sorted(codes))) for status, codes in sorted(by_status.items())
+        status: _error_schema(status, " / ".join(sorted(codes)))
+        for status, codes in sorted(by_status.items())
     }
 
 

@@ -51,7 +51,9 @@ def configure_logging(level: str = "INFO", *, json_format: bool = True) -> None:
     """Configure the root logger; only entry points (the CLI) call this."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonLogFormatter() if json_format else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+        JsonLogFormatter()
+        if json_format
+        else logging.Formatter("%(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

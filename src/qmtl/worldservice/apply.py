@@ -35,12 +35,12 @@ from sqlalchemy.exc import IntegrityError
 
 from qmtl.contracts import CONTROLBUS_TOPIC_REBALANCING, MultiWorldRebalanceRequest, sha256_hex
 from qmtl.contracts.errors import EtagMismatch, RunIdConflict, StoreUnavailable
+from qmtl.web.gcpause import gc_paused
 
 from .bodies import validation_error
 from .config import WorldServiceSettings
 from .etags import if_match_allows
 from .events import WorldEvent, build_world_events, encode_world_event
-from .gcpause import gc_paused
 from .metrics import WorldServiceMetrics
 from .planning import OFFLOAD_POSITIONS, PlanningService, ServedPlan, encode_json
 from .store import allocations as alloc_store

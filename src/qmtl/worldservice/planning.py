@@ -34,10 +34,10 @@ from qmtl.contracts import (
 from qmtl.contracts.errors import OverlayConfigRequired, RebalanceModeUnsupported
 from qmtl.engine import alpha_envelope, plan_rebalance
 from qmtl.engine.alpha_input import AlphaInputError
+from qmtl.web.gcpause import gc_paused
 
 from .bodies import validation_error
 from .config import WorldServiceSettings
-from .gcpause import gc_paused
 from .metrics import WorldServiceMetrics
 from .store import allocations as alloc_store
 from .store.database import Database
