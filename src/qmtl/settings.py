@@ -33,7 +33,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}", path=str(path)) from exc
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror}", path=str(path)
+        ) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -74,7 +76,7 @@ def _env_overrides(section: tuple[str, ...], environ: Mapping[str, str]) -> dict
     for name, raw in environ.items():
         if not name.startswith(prefix):
             continue
-        path = [p.lower() for p in name[len(prefix):].split("__") if p]
+        path = [p.lower() for p in name[len(prefix) :].split("__") if p]
         if not path:
             continue
         node = overrides

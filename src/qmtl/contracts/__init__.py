@@ -6,10 +6,11 @@ database or network library.
 
 from __future__ import annotations
 
-from ._alpha import *  # noqa: F403
-from ._alpha import __all__ as _alpha_all
+from . import errors as errors
 from ._allocations import *  # noqa: F403
 from ._allocations import __all__ as _allocations_all
+from ._alpha import *  # noqa: F403
+from ._alpha import __all__ as _alpha_all
 from ._audit import *  # noqa: F403
 from ._audit import __all__ as _audit_all
 from ._canonical import *  # noqa: F403
@@ -30,7 +31,6 @@ from ._types import *  # noqa: F403
 from ._types import __all__ as _types_all
 from ._versioning import *  # noqa: F403
 from ._versioning import __all__ as _versioning_all
-from . import errors
 
 __all__ = sorted(
     [

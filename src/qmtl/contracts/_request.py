@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -36,7 +36,7 @@ RATIO_SUM_TOLERANCE = 1e-9
 """Allocation maps may exceed 1 by this much (float noise from the caller's arithmetic)."""
 
 
-class RebalanceMode(str, Enum):
+class RebalanceMode(StrEnum):
     """How a plan moves exposure: scale the positions, trade an overlay, or both."""
 
     SCALING = "scaling"

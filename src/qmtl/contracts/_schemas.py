@@ -17,7 +17,12 @@ from ._events import CloudEvent, RebalancingPlannedData
 from ._health import GatewayHealth, WorldServiceHealth
 from ._orders import ExecuteResponse
 from ._request import MultiWorldRebalanceRequest, MultiWorldRebalanceRequestV1
-from ._response import ApplyResponse, ApplyResponseV1, MultiWorldRebalanceResponse, RebalanceResponseV1
+from ._response import (
+    ApplyResponse,
+    ApplyResponseV1,
+    MultiWorldRebalanceResponse,
+    RebalanceResponseV1,
+)
 
 __all__ = ["SCHEMA_MODELS", "check_schemas", "export_schemas", "json_schemas"]
 
