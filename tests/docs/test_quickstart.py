@@ -34,7 +34,7 @@ def test_readme_quickstart_commands_are_the_docs_quickstart_commands() -> None:
     readme = shell_commands(_first_bash_block(section(README, "Quickstart")))
     docs = shell_commands(_first_bash_block(QUICKSTART))
     assert readme == docs
-    assert readme[0].startswith("uv run qmtl plan ")  # the commands themselves, not prose
+    assert readme == ["uv run qmtl up", "uv run pytest"]  # the commands themselves, not prose
 
 
 def _bash_blocks() -> list[str]:
@@ -44,7 +44,7 @@ def _bash_blocks() -> list[str]:
 def _second_terminal() -> list[str]:
     # The block that follows "In a second terminal:".
     text = QUICKSTART.read_text()
-    match = re.search(r"In a second terminal:\s*```bash\n(.*?)```", text, re.DOTALL)
+    match = re.search(r"in a second terminal:\s*```bash\n(.*?)```", text, re.DOTALL)
     assert match
     return shell_commands(match.group(1))
 
@@ -87,8 +87,9 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.e2e
-def test_local_plan_of_the_readme_runs(workdir: Path) -> None:
-    command = shell_commands(_first_bash_block(QUICKSTART))[0]
+def test_local_plan_of_the_quickstart_runs(workdir: Path) -> None:
+    command = shell_commands(_bash_blocks()[1])[0]
+    assert command == "uv run qmtl plan examples/rebalance.json"
     result = _run(command, url=DEFAULT_GATEWAY, cwd=workdir, env=_env())
     assert result.returncode == 0, result.stderr
     # The page shows these figures; hand check: crypto-momentum 0.3 -> 0.2 scales by 2/3, so

@@ -61,7 +61,7 @@ def print_plan(console: Console, document: Mapping[str, Any]) -> None:
         console.print(_delta_table("Deltas per world", rows, with_world=True))
     if document.get("global_deltas"):
         console.print(
-            _delta_table("Global deltas (netted across worlds)", document["global_deltas"])
+            _delta_table("Global deltas (all worlds netted)", document["global_deltas"])
         )
     if document.get("overlay_deltas"):
         console.print(_delta_table("Overlay deltas", document["overlay_deltas"], with_world=True))
