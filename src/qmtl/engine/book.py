@@ -103,19 +103,25 @@ def group(codes: IntArray, *, size: int) -> Groups:
 def weighted_mark(groups: Groups, *, qty: FloatArray, mark: FloatArray) -> FloatArray:
     """Per-group ``|qty|``-weighted average mark (plain mean when every qty is 0).
 
-    ``mark_g = ref - sum(|q| * (ref - m)) / sum(|q|)`` with ``ref`` the group's largest
-    mark: algebraically the weighted mean, and exactly ``m`` when all marks agree.
+    ``mark_g = sum(|q| / sum(|q|) * m)``, clipped to the group's ``[min m, max m]`` and
+    exactly ``m`` when all marks agree. The weights are normalised before they multiply the
+    marks, so no term exceeds the largest mark: ``|q| * m`` alone overflows for a large
+    quantity next to a mark near the float maximum although the mean is finite, and a mean
+    taken as ``max m - weighted deviation`` cancels to 0 when the marks span many orders of
+    magnitude.
 
     :returns: base currency per unit, one value per group.
     """
-    ref = groups.max(mark)
+    high = groups.max(mark)
+    low = -groups.max(-mark)
     absq = np.abs(qty)
     gross = groups.sum(absq)
-    deviation = ref[groups.inverse] - mark
-    weighted = groups.sum(absq * deviation)
-    plain = groups.sum(deviation) / np.maximum(groups.count(), 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(gross > 0, ref - weighted / np.where(gross > 0, gross, 1.0), ref - plain)
+        share = np.where(gross[groups.inverse] > 0, absq / gross[groups.inverse], 0.0)
+    weighted = groups.sum(share * mark)
+    plain = groups.sum(mark / np.maximum(groups.count(), 1)[groups.inverse])
+    mean = np.clip(np.where(gross > 0, weighted, plain), low, high)
+    return np.where(high == low, high, mean)
 
 
 def _sorted_categories(names: Sequence[str]) -> bool:
