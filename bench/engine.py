@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
+from _common import SEED, STRATEGIES, WORLDS, cpu_model
 
 from qmtl.contracts import (
     MultiWorldRebalanceRequest,
@@ -35,20 +36,6 @@ from qmtl.engine.planning import to_response
 
 _T = TypeVar("_T")
 
-WORLDS = 10
-STRATEGIES = 50
-SEED = 20_240_601
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_book(n: int, n_symbols: int, *, seed: int = SEED) -> PositionBook:

@@ -39,55 +39,12 @@ from typing import Any
 
 import httpx
 import numpy as np
+from _common import cpu_model, free_port, seeded_request
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from qmtl.contracts import CONTROLBUS_TOPIC_REBALANCING, decode_event
 from qmtl.controlbus import create_controlbus
-
-WORLDS = 10
-STRATEGIES = 50
-SEED = 20_240_607
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def request(n: int, *, n_symbols: int, seed: int = SEED, **extra: Any) -> dict[str, Any]:
-    """A seeded request: ``n`` positions, 10 worlds × 50 strategies, ``n_symbols`` symbols."""
-    rng = np.random.default_rng(seed)
-    world = rng.integers(0, WORLDS, n)
-    strategy = rng.integers(0, STRATEGIES, n)
-    symbol = rng.integers(0, n_symbols, n)
-    qty = np.round(rng.normal(0, 10, n), 3)
-    mark = np.round(rng.uniform(1, 1000, n), 2)
-    venues = ("binance", "cme", None)
-    positions = [
-        {"world_id": f"w{w}", "strategy_id": f"w{w}-s{s}", "symbol": f"SYM{k:05d}",
-         "qty": float(q), "mark": float(m), "venue": venues[k % 3]}
-        for w, s, k, q, m in zip(world.tolist(), strategy.tolist(), symbol.tolist(),
-                                 qty.tolist(), mark.tolist(), strict=True)
-    ]
-    before = {f"w{i}": 0.1 for i in range(WORLDS)}
-    after = {f"w{i}": (0.12 if i % 2 else 0.08) for i in range(WORLDS)}
-    return {"total_equity": 50_000_000.0, "world_alloc_before": before,
-            "world_alloc_after": after, "positions": positions,
-            "lot_size_by_symbol": {f"SYM{k:05d}": 0.001 for k in range(0, n_symbols, 7)},
-            "min_trade_notional": 10.0, **extra}
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -171,7 +128,7 @@ async def bench_proxy(client: httpx.AsyncClient, ws: str, gw: str,
                       sizes: list[tuple[int, int, int]]) -> list[dict[str, Any]]:
     rows = []
     for n, n_symbols, runs in sizes:
-        body = encode(request(n, n_symbols=n_symbols, schema_version=2))
+        body = encode(seeded_request(n, n_symbols=n_symbols, schema_version=2))
         direct = await timed_post(client, f"{ws}/rebalancing/plan", body, runs=runs)
         proxied = await timed_post(client, f"{gw}/rebalancing/plan", body, runs=runs)
         rows.append({"positions": n, "runs": runs, "request_mb": len(body) / 1e6,
@@ -181,7 +138,7 @@ async def bench_proxy(client: httpx.AsyncClient, ws: str, gw: str,
 
 async def bench_execute(client: httpx.AsyncClient, gw: str, *, runs: int
                         ) -> list[tuple[str, list[float]]]:
-    base = request(10_000, n_symbols=2_000, schema_version=2)
+    base = seeded_request(10_000, n_symbols=2_000, schema_version=2)
     cases = [
         ("dry run, per world", "", base, None),
         ("dry run, per strategy + shared account", "?per_strategy=true&shared_account=true",
@@ -243,7 +200,7 @@ async def bench_relay(client: httpx.AsyncClient, gw: str, bus_url: str, *, subsc
     tasks = [asyncio.create_task(reader(ws, received)) for ws in connections]
     tasks.append(asyncio.create_task(bus_watcher(bus_url, on_bus, watching)))
     await watching.wait()
-    small = request(40 * worlds, n_symbols=20)
+    small = seeded_request(40 * worlds, n_symbols=20)
     names = [f"w{i}" for i in range(worlds)]
     small["positions"] = [p for p in small["positions"] if p["world_id"] in names]
     small["world_alloc_before"] = dict.fromkeys(names, 0.1)

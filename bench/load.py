@@ -53,6 +53,7 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
+from _common import cpu_model, free_port
 
 WORLDS = 10
 STRATEGIES = 5
@@ -165,14 +166,6 @@ class LoadReport:
 
 # -- machine -----------------------------------------------------------------------------------
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def machine() -> dict[str, Any]:
     """nproc, CPU model, load average (1/5/15 min) now, memory, Python."""
     return {"nproc": os.cpu_count(), "cpu": cpu_model(),
@@ -187,12 +180,6 @@ def machine() -> dict[str, Any]:
 class Deployment:
     gateway_url: str
     processes: dict[str, int]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes], name: str, log: Path) -> None:

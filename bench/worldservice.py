@@ -37,56 +37,17 @@ from typing import Any
 import httpx
 import numpy as np
 import uvicorn
+from _common import cpu_model, free_port, seeded_request
 
 from qmtl.contracts import CONTROLBUS_TOPIC_REBALANCING, decode_event
 from qmtl.controlbus import ControlBus, create_controlbus
 from qmtl.worldservice.app import create_app
 from qmtl.worldservice.config import WorldServiceSettings
 
-WORLDS = 10
-STRATEGIES = 50
-SEED = 20_240_601
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        return platform.processor() or "unknown"
-    return platform.processor() or "unknown"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def request_body(n: int, *, n_symbols: int, seed: int = SEED, **extra: Any) -> bytes:
-    """A seeded plan request with ``n`` positions over ``n_symbols`` symbols, as JSON bytes."""
-    rng = np.random.default_rng(seed)
-    world = rng.integers(0, WORLDS, n)
-    strategy = rng.integers(0, STRATEGIES, n)
-    symbol = rng.integers(0, n_symbols, n)
-    qty = np.round(rng.normal(0, 10, n), 3)
-    mark = np.round(rng.uniform(1, 1000, n), 2)
-    venues = ("binance", "cme", None)
-    positions = [
-        {"world_id": f"w{w}", "strategy_id": f"w{w}-s{s}", "symbol": f"SYM{k:05d}",
-         "qty": float(q), "mark": float(m), "venue": venues[k % 3]}
-        for w, s, k, q, m in zip(world.tolist(), strategy.tolist(), symbol.tolist(),
-                                 qty.tolist(), mark.tolist(), strict=True)
-    ]
-    before = {f"w{i}": 0.1 for i in range(WORLDS)}
-    after = {f"w{i}": (0.12 if i % 2 else 0.08) for i in range(WORLDS)}
-    body = {"total_equity": 50_000_000.0, "world_alloc_before": before,
-            "world_alloc_after": after, "positions": positions,
-            "lot_size_by_symbol": {f"SYM{k:05d}": 0.001 for k in range(0, n_symbols, 7)},
-            "min_trade_notional": 10.0, **extra}
-    return json.dumps(body).encode()
+def request_body(n: int, *, n_symbols: int, **extra: Any) -> bytes:
+    """The seeded plan request (``_common.seeded_request``) as JSON bytes."""
+    return json.dumps(seeded_request(n, n_symbols=n_symbols, **extra)).encode()
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -21,7 +21,10 @@ service at this load answers some hundreds of requests (each 1,000 positions); l
 
 
 def _bench_load() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "bench" / "load.py"
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    if str(bench) not in sys.path:
+        sys.path.insert(0, str(bench))  # the script imports its sibling ``_common``
+    path = bench / "load.py"
     spec = importlib.util.spec_from_file_location("qmtl_bench_load", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
