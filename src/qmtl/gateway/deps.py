@@ -34,7 +34,8 @@ class GatewayState:
     execute: ExecuteService
 
 
-def get_state(request: Request) -> GatewayState:
+async def get_state(request: Request) -> GatewayState:
+    # async: a plain def dependency would cost a thread-pool hop on every request.
     state: GatewayState = request.app.state.gateway
     return state
 

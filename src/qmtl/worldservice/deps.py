@@ -48,7 +48,8 @@ class WorldServiceRuntime:
     health: HealthService
 
 
-def get_runtime(request: Request) -> WorldServiceRuntime:
+async def get_runtime(request: Request) -> WorldServiceRuntime:
+    # async: a plain def dependency would cost a thread-pool hop on every request.
     runtime = request.state.worldservice
     assert isinstance(runtime, WorldServiceRuntime)
     return runtime

@@ -9,6 +9,7 @@ the database lock instead of failing to upgrade a read lock. PostgreSQL runs on 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -91,6 +92,11 @@ class Database:
         self.engine = engine
         self.dialect: str = engine.dialect.name
         self.on_error = on_error
+        # SQLite has one writer at a time. Queueing this process's writers here wakes the
+        # next one the moment the lock is free; left to SQLite, a second writer polls the
+        # file lock with sleeps of up to 100 ms (its busy handler), which made an apply that
+        # met the outbox relay's write wait ~10 ms at the median and ~35 ms at p99.
+        self._sqlite_writers = asyncio.Lock()
 
     @classmethod
     def create(cls, dsn: str, *, timeout: float = 30.0, pool_size: int = 10,
@@ -143,9 +149,19 @@ class Database:
 
         On SQLite it starts with ``BEGIN IMMEDIATE`` (writers are serialised up front).
         """
+        if self.dialect == "sqlite":
+            async with self._sqlite_writers, self._transaction(operation, immediate=True) as conn:
+                yield conn
+        else:
+            async with self._transaction(operation, immediate=False) as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _transaction(self, operation: str, *, immediate: bool
+                           ) -> AsyncIterator[AsyncConnection]:
         with self.errors(operation):
             async with self.engine.connect() as conn:
-                if self.dialect == "sqlite":
+                if immediate:
                     await conn.execution_options(**{_IMMEDIATE: True})
                 async with conn.begin():
                     yield conn
