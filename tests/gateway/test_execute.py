@@ -204,6 +204,27 @@ def test_run_id_replay_returns_the_stored_response_and_writes_once(gw: RunningGa
     assert gw.metric("rebalance_batches_submitted_total", world_id="w1", scope="per_world") == 1
 
 
+def test_a_submitted_run_replays_from_the_commit_log_while_the_worldservice_is_down(
+        stack: Stack, ws: RunningWorldService, gw: RunningGateway) -> None:
+    first = execute(gw, scaling_request(run_id="run-9"), headers=LIVE, submit=True)
+    assert first.status_code == 200
+    stack.stop(ws)
+
+    replay = execute(gw, scaling_request(run_id="run-9"), headers=LIVE, submit=True)
+    conflict = execute(gw, scaling_request(run_id="run-9", min_trade_notional=1.0),
+                       headers=LIVE, submit=True)
+    fresh = execute(gw, scaling_request(run_id="run-10"), headers=LIVE, submit=True)
+
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+    assert conflict.status_code == 409
+    assert conflict.json()["detail"]["code"] == "E_RUN_ID_CONFLICT"
+    # A run the log has not seen still needs the WorldService's plan.
+    assert fresh.status_code == 503
+    assert fresh.json()["detail"]["code"] == "E_WORLDSERVICE_UNAVAILABLE"
+    assert len(records(gw)) == 1
+
+
 @pytest.mark.parametrize(
     ("body", "flags"),
     [

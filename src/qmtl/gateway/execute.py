@@ -123,26 +123,40 @@ class ExecuteService:
         if request is None:
             raise ValueError("execute needs a fully validated request body")
         preflight(request, flags=flags, allow_live=allow_live, settings=self.settings)
+        # The canonical hash is needed for the commit log and, without a run id, for the
+        # order-id namespace; a dry run with a run id skips it.
+        needs_digest = flags.submit or request.run_id is None
+        digest = await anyio.to_thread.run_sync(body_hash, request, flags) if needs_digest else ""
+        if flags.submit and request.run_id is not None:
+            replay = await self._stored(request.run_id, digest)
+            if replay is not None:
+                return replay
         plan = await self.client.post_rebalance_plan(body)
-        digest, execution = await anyio.to_thread.run_sync(self._build, request, plan, flags)
+        execution = await anyio.to_thread.run_sync(self._build, request, plan, flags, digest)
         response = self._response(request, plan, execution, submitted=flags.submit)
         if not flags.submit:
             return ExecuteOutcome(content=response.model_dump_json().encode(), replayed=False)
         return await self._submit(request, plan, execution, flags=flags, digest=digest,
                                   response=response)
 
+    async def _stored(self, run_id: str, digest: str) -> ExecuteOutcome | None:
+        """A submitted run's stored response, answered without planning again (so a repeated
+        submit is answered even while the WorldService is down)."""
+        if self.commit_log is None:
+            raise CommitLogUnavailable("the commit log did not start; nothing was submitted")
+        result = await self.commit_log.replay(run_id, body_hash=digest)
+        if result is None or result.response is None:
+            return None
+        return ExecuteOutcome(content=json.dumps(result.response).encode(), replayed=True)
+
     def _build(self, request: MultiWorldRebalanceRequest, plan: PlanResult,
-               flags: ExecuteFlags) -> tuple[str, ExecutionOrders]:
-        # The canonical hash is needed for the commit log and, without a run id, for the
-        # order-id namespace; a dry run with a run id skips it.
-        digest = body_hash(request, flags) if flags.submit or request.run_id is None else ""
-        execution = build_execution(
+               flags: ExecuteFlags, digest: str) -> ExecutionOrders:
+        return build_execution(
             request, plan.response, per_strategy=flags.per_strategy,
             shared_account=flags.shared_account, policies=self.policies,
             shared_policy=self.settings.shared_account_policy,
             id_base=request.run_id or digest[:24],
         )
-        return digest, execution
 
     def _response(self, request: MultiWorldRebalanceRequest, plan: PlanResult,
                   execution: ExecutionOrders, *, submitted: bool) -> ExecuteResponse:

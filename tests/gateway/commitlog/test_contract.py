@@ -78,6 +78,22 @@ async def test_a_repeated_run_id_with_another_body_is_a_conflict(log: CommitLog)
     assert [r.batch_id for r in await log.tail()] == ["b1"]
 
 
+async def test_replay_answers_a_committed_run_without_writing(log: CommitLog) -> None:
+    stored = {"submitted": True, "batch": 2}
+    assert await log.replay("run-1", body_hash="hash-A") is None
+    await log.append([batch("b1"), batch("b2")], run_id="run-1", body_hash="hash-A",
+                     response=stored)
+
+    again = await log.replay("run-1", body_hash="hash-A")
+    with pytest.raises(RunIdConflict) as info:
+        await log.replay("run-1", body_hash="hash-B")
+
+    assert again == AppendResult(batch_ids=["b1", "b2"], replayed=True, response=stored)
+    assert info.value.context == {"run_id": "run-1"}
+    assert await log.replay("run-2", body_hash="hash-A") is None
+    assert [r.batch_id for r in await log.tail()] == ["b1", "b2"]
+
+
 async def test_without_run_id_every_append_is_written(log: CommitLog) -> None:
     for i in range(3):
         result = await log.append([batch(f"b{i}")], run_id=None, body_hash="same",
@@ -209,6 +225,10 @@ async def test_backend_down_is_commit_log_unavailable_and_writes_nothing(
         with pytest.raises(CommitLogUnavailable) as info:
             await log.append([batch("during-1"), batch("during-2")], run_id="r-down",
                              body_hash="h", response={})
+        if backend.redis_server is not None:
+            # (A locked SQLite file still serves reads in WAL mode: only Redis is down.)
+            with pytest.raises(CommitLogUnavailable):
+                await log.replay("r-down", body_hash="h")
     assert info.value.code == "E_COMMITLOG_UNAVAILABLE" and info.value.status_code == 503
 
     assert [r.batch_id for r in await log.tail()] == ["before"]

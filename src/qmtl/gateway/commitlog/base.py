@@ -22,12 +22,14 @@ payload fails with ``ValueError`` and writes nothing.
 from __future__ import annotations
 
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from qmtl.contracts import ComponentHealth
+from qmtl.contracts.errors import RunIdConflict
 
 __all__ = [
     "REBALANCE_TOPIC",
@@ -36,7 +38,10 @@ __all__ = [
     "CommitRecord",
     "EncodedAppend",
     "encode_append",
+    "stored_run_result",
 ]
+
+logger = logging.getLogger(__name__)
 
 REBALANCE_TOPIC = "gateway.rebalance"
 
@@ -105,6 +110,22 @@ class AppendResult:
     batch_ids: list[str]
     replayed: bool
     response: dict[str, Any] | None
+
+
+def stored_run_result(run_id: str, *, body_hash: str, stored_hash: str, response_json: str,
+                      batch_ids_json: str) -> AppendResult:
+    """The answer for a run that is already in the log: its stored response, or a 409.
+
+    Raises:
+        RunIdConflict: the run was committed with a different body.
+    """
+    if stored_hash != body_hash:
+        raise RunIdConflict(f"run_id {run_id!r} was already used with a different body",
+                            run_id=run_id)
+    logger.info("run %s already committed; replaying its response", run_id,
+                extra={"run_id": run_id})
+    return AppendResult(batch_ids=json.loads(batch_ids_json), replayed=True,
+                        response=json.loads(response_json))
 
 
 @dataclass(frozen=True)
@@ -188,6 +209,18 @@ class CommitLog(ABC):
             CommitLogUnavailable: the backend failed; nothing was written.
             ValueError: the arguments are invalid or cannot be JSON-encoded, or a
                 ``batch_id`` is already in the log; nothing was written.
+        """
+
+    @abstractmethod
+    async def replay(self, run_id: str, *, body_hash: str) -> AppendResult | None:
+        """The stored result of ``run_id`` if it was committed (``replayed=True``), else None.
+
+        Lets a repeated submit answer without planning again (and while the WorldService is
+        down); :meth:`append` still decides races atomically.
+
+        Raises:
+            RunIdConflict: the run was committed with another ``body_hash``.
+            CommitLogUnavailable: the backend failed.
         """
 
     @abstractmethod

@@ -17,7 +17,6 @@ script leaves nothing half-written. The stream is never trimmed: it is an audit 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from .base import (
     check_tail_limit,
     decode_record,
     encode_append,
+    stored_run_result,
 )
 
 __all__ = ["BATCH_IDS_KEY", "RUN_KEY_PREFIX", "STREAM_KEY", "RedisCommitLog"]
@@ -167,10 +167,9 @@ class RedisCommitLog(CommitLog):
             raise self._unavailable(exc, writing=True) from exc
         outcome = reply[0]
         if outcome == "replayed":
-            logger.info("run %s already committed; replaying its response", run_id,
-                        extra={"run_id": run_id})
-            return AppendResult(batch_ids=json.loads(reply[2]), replayed=True,
-                                response=json.loads(reply[1]))
+            assert run_id is not None  # only a run is replayed
+            return stored_run_result(run_id, body_hash=body_hash, stored_hash=body_hash,
+                                     response_json=reply[1], batch_ids_json=reply[2])
         if outcome == "conflict":
             raise RunIdConflict(f"run_id {run_id!r} was already used with a different body",
                                 run_id=run_id)
@@ -178,6 +177,23 @@ class RedisCommitLog(CommitLog):
             raise ValueError(f"batch_id {reply[1]!r} is already in the commit log; "
                              "nothing was written")
         return AppendResult(batch_ids=encoded.batch_ids, replayed=False, response=None)
+
+    async def _stored_run(self, run_id: str) -> tuple[str, str, str] | None:
+        try:
+            values: Any = await self._redis().hmget(RUN_KEY_PREFIX + run_id,
+                                                    ["body_hash", "response", "batch_ids"])
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc, writing=False) from exc
+        if values[0] is None:
+            return None
+        return str(values[0]), str(values[1]), str(values[2])
+
+    async def replay(self, run_id: str, *, body_hash: str) -> AppendResult | None:
+        stored = await self._stored_run(run_id)
+        if stored is None:
+            return None
+        return stored_run_result(run_id, body_hash=body_hash, stored_hash=stored[0],
+                                 response_json=stored[1], batch_ids_json=stored[2])
 
     async def tail(self, *, limit: int = 50) -> list[CommitRecord]:
         check_tail_limit(limit)

@@ -18,7 +18,6 @@ Tables::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qmtl.contracts import ComponentHealth
-from qmtl.contracts.errors import CommitLogUnavailable, RunIdConflict
+from qmtl.contracts.errors import CommitLogUnavailable
 
 from .base import (
     AppendResult,
@@ -38,6 +37,7 @@ from .base import (
     check_tail_limit,
     decode_record,
     encode_append,
+    stored_run_result,
 )
 
 __all__ = ["DEFAULT_SQLITE_PATH", "SqliteCommitLog"]
@@ -197,16 +197,25 @@ class SqliteCommitLog(CommitLog):
         try:
             await self._run(lambda: self._append_sync(encoded, created_ms))
         except _Replay as replay:
-            if replay.body_hash != body_hash:
-                raise RunIdConflict(
-                    f"run_id {run_id!r} was already used with a different body",
-                    run_id=run_id,
-                ) from None
-            logger.info("run %s already committed; replaying its response", run_id,
-                        extra={"run_id": run_id})
-            return AppendResult(batch_ids=json.loads(replay.batch_ids_json), replayed=True,
-                                response=json.loads(replay.response_json))
+            assert run_id is not None  # only a run is replayed
+            return stored_run_result(run_id, body_hash=body_hash, stored_hash=replay.body_hash,
+                                     response_json=replay.response_json,
+                                     batch_ids_json=replay.batch_ids_json)
         return AppendResult(batch_ids=encoded.batch_ids, replayed=False, response=None)
+
+    def _stored_run_sync(self, run_id: str) -> tuple[str, str, str] | None:
+        row = self._connection().execute(
+            "SELECT body_hash, response_json, batch_ids_json FROM commit_runs WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    async def replay(self, run_id: str, *, body_hash: str) -> AppendResult | None:
+        stored = await self._run(lambda: self._stored_run_sync(run_id))
+        if stored is None:
+            return None
+        return stored_run_result(run_id, body_hash=body_hash, stored_hash=stored[0],
+                                 response_json=stored[1], batch_ids_json=stored[2])
 
     def _tail_sync(self, limit: int) -> list[str]:
         rows = self._connection().execute(
