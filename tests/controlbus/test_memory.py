@@ -12,6 +12,7 @@ from qmtl.controlbus import (
     ControlBusError,
     MemoryControlBus,
     RedisStreamsControlBus,
+    check_controlbus_url,
     create_controlbus,
 )
 
@@ -126,3 +127,15 @@ def test_unknown_schemes_are_config_errors_naming_the_scheme(url: str) -> None:
 def test_a_url_without_scheme_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no scheme"):
         create_controlbus("localhost:6379")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("kafka://broker:9092", "not supported"), ("localhost:6379", "not supported"),
+     ("redis://h:1/0?retention=0", "retention"), ("memory://x?retention=abc", "retention")],
+)
+def test_check_controlbus_url_validates_without_creating_a_bus(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_controlbus_url(url)
+    assert check_controlbus_url(" redis://h:1/0?retention=5 ") == "redis://h:1/0?retention=5"
+    assert check_controlbus_url("memory://checked-only") == "memory://checked-only"

@@ -101,7 +101,8 @@ def test_nested_keys_from_file_and_environment(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("controlbus", "kafka://h:9092"), ("bind.port", 0), ("relay.poll_interval", 0),
+    [("controlbus", "kafka://h:9092"), ("controlbus", "redis://h:1/0?retention=abc"),
+     ("bind.port", 0), ("relay.poll_interval", 0),
      ("max_positions", 0), ("periods_per_year", -1), ("auth.tokens", [" "]),
      ("relay.backoff_max", 0.01)],
 )

@@ -29,6 +29,7 @@ __all__ = [
     "MemoryControlBus",
     "RedisStreamsControlBus",
     "Subscription",
+    "check_controlbus_url",
     "create_controlbus",
 ]
 
@@ -48,6 +49,26 @@ def _split_retention(url: str) -> tuple[str, int | None]:
         )
     rest = urlencode([(key, value) for key, value in query if key != "retention"])
     return urlunsplit(parts._replace(query=rest)), int(raw)
+
+
+def check_controlbus_url(url: str) -> str:
+    """Validate ``url`` without creating a bus (for configuration models).
+
+    Returns:
+        ``url`` stripped of surrounding spaces.
+
+    Raises:
+        ConfigError: no scheme, an unsupported scheme, or a bad ``retention``.
+    """
+    url = url.strip()
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("memory", "redis", "rediss"):
+        raise ConfigError(
+            f"controlbus URL {url!r} is not supported: use memory://, redis:// or rediss://",
+            key="controlbus",
+        )
+    _split_retention(url)
+    return url
 
 
 def create_controlbus(url: str) -> ControlBus:

@@ -17,6 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from qmtl.contracts import LATEST_SCHEMA_VERSION
+from qmtl.controlbus import check_controlbus_url
 from qmtl.engine import VenuePolicy
 from qmtl.settings import load_section
 
@@ -146,7 +147,7 @@ class GatewaySettings(_Section):
     @field_validator("controlbus")
     @classmethod
     def _controlbus_url(cls, value: str) -> str:
-        return _check_scheme(value, ("memory", "redis", "rediss"), "controlbus")
+        return check_controlbus_url(value)
 
     @model_validator(mode="after")
     def _capability_bits_agree(self) -> GatewaySettings:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from qmtl.contracts import check_version_config
+from qmtl.controlbus import check_controlbus_url
 from qmtl.settings import load_section
 
 __all__ = [
@@ -133,10 +134,7 @@ class WorldServiceSettings(_Section):
     @field_validator("controlbus")
     @classmethod
     def _known_bus(cls, url: str) -> str:
-        scheme = url.strip().partition("://")[0].lower()
-        if "://" not in url or scheme not in ("memory", "redis", "rediss"):
-            raise ValueError(f"{url!r}: use memory:// or redis://HOST:PORT/DB")
-        return url.strip()
+        return check_controlbus_url(url)
 
     @model_validator(mode="after")
     def _valid_version_flags(self) -> WorldServiceSettings:
