@@ -144,3 +144,20 @@ def test_error_responses_group_codes_by_status() -> None:
     responses = error_responses(RunIdConflict, EtagMismatch)
     assert set(responses) == {409, 412}
     assert responses[409]["description"] == "E_RUN_ID_CONFLICT"
+
+
+async def test_fastapi_validation_never_echoes_the_input() -> None:
+    # FastAPI's default handler echoes the input (a NaN there cannot be encoded as JSON, a
+    # huge body would be sent back); ours keeps the list form without it.
+    app = _app()
+
+    @app.get("/limit")
+    async def limit(top: int) -> dict[str, int]:
+        return {"top": top}
+
+    async with _client(app) as client:
+        response = await client.get("/limit", params={"top": "nan"})
+    assert response.status_code == 422
+    assert response.json() == {"detail": [{"type": "int_parsing", "loc": ["query", "top"],
+                                           "msg": "Input should be a valid integer, unable "
+                                                  "to parse string as an integer"}]}

@@ -9,7 +9,6 @@ echoing the offending input (it may be huge, or NaN, which JSON cannot carry).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ import anyio.to_thread
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from .errors import validation_entry
 from .gcpause import gc_paused
 
 __all__ = ["OFFLOAD_BYTES", "parse_json", "validation_error", "validation_errors"]
@@ -27,25 +27,11 @@ OFFLOAD_BYTES = 1 << 20
 """Bodies larger than this (bytes) are parsed in a worker thread with the cyclic GC paused."""
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, str | int | bool) or value is None:
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    return str(value)
-
-
 def validation_errors(exc: ValidationError, *, prefix: Sequence[str | int] = ("body",)
                       ) -> list[dict[str, Any]]:
     """FastAPI-style error entries for ``exc``: ``loc`` prefixed, no ``input``, safe ``ctx``."""
-    errors: list[dict[str, Any]] = []
-    for err in exc.errors(include_url=False, include_input=False):
-        entry: dict[str, Any] = {"type": err["type"], "loc": [*prefix, *err["loc"]],
-                                 "msg": err["msg"]}
-        if "ctx" in err:
-            entry["ctx"] = {k: _json_safe(v) for k, v in err["ctx"].items()}
-        errors.append(entry)
-    return errors
+    return [validation_entry(err, prefix=prefix)
+            for err in exc.errors(include_url=False, include_input=False)]
 
 
 def validation_error(loc: Sequence[str | int], msg: str, *,

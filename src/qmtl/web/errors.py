@@ -2,21 +2,26 @@
 
 Services raise :class:`~qmtl.contracts.errors.QmtlError` subclasses; this handler renders
 ``{"detail": {"code", "message", **context}}`` with the class's status and logs the error
-once. FastAPI's own 422 validation handler is left alone so validation keeps its list form.
-Anything else that escapes a route is logged with its traceback and answered as a coded
-500 — never a bare stack trace.
+once. Validation errors keep FastAPI's 422 list form (``{"detail": [{"loc", "msg", "type"}]}``)
+but never echo the offending ``input``: it may be huge, or NaN, which JSON cannot carry (FastAPI's
+default handler would then fail with a 500). Anything else that escapes a route is logged
+with its traceback and answered as a coded 500 — never a bare stack trace.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from qmtl.contracts.errors import QmtlError
 
-__all__ = ["ERROR_RESPONSES", "error_responses", "install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "error_responses", "install_error_handlers", "validation_entry"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +43,31 @@ async def _qmtl_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
 
 
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def validation_entry(error: Mapping[str, Any], *, prefix: Sequence[str | int] = ()
+                     ) -> dict[str, Any]:
+    """One 422 list entry: ``type``, ``loc`` (after ``prefix``), ``msg`` and a JSON-safe
+    ``ctx`` — never the offending ``input``."""
+    entry: dict[str, Any] = {"type": error["type"], "loc": [*prefix, *error["loc"]],
+                             "msg": error["msg"]}
+    if "ctx" in error:
+        entry["ctx"] = {k: _json_safe(v) for k, v in error["ctx"].items()}
+    return entry
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": [validation_entry(e) for e in exc.errors()]},
+                        status_code=422)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
     return JSONResponse(
@@ -49,6 +79,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the QMTL error handler (and the last-resort 500) on ``app``."""
     app.add_exception_handler(QmtlError, _qmtl_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
