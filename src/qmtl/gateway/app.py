@@ -12,14 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CollectorRegistry
 
 from qmtl.contracts import MultiWorldRebalanceRequest
@@ -30,6 +27,7 @@ from qmtl.web.auth import bearer_dependency
 from qmtl.web.errors import install_error_handlers
 from qmtl.web.limits import BodySizeLimitMiddleware
 from qmtl.web.observability import metrics_router
+from qmtl.web.openapi import install_openapi
 
 from .config import GatewaySettings
 from .consumer import ControlBusConsumer
@@ -74,25 +72,6 @@ async def _stop_task(task: asyncio.Task[Any]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """The schema, with the hand-parsed request body model added to the components."""
-
-    def build() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                                 routes=app.routes)
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            body = MultiWorldRebalanceRequest.model_json_schema(
-                ref_template="#/components/schemas/{model}")
-            for name, definition in body.pop("$defs", {}).items():
-                components.setdefault(name, definition)
-            components["MultiWorldRebalanceRequest"] = body
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    return build
 
 
 def create_app(settings: GatewaySettings, *, controlbus: ControlBus | None = None,
@@ -171,14 +150,6 @@ def create_app(settings: GatewaySettings, *, controlbus: ControlBus | None = Non
     app.include_router(rebalancing.router, dependencies=auth)
     app.include_router(ws.router)
 
-    app.openapi = _openapi(app)  # type: ignore[method-assign]
-
-    @app.get("/openapi.json", include_in_schema=False, dependencies=auth)
-    async def openapi() -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @app.get("/docs", include_in_schema=False, dependencies=auth)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="QMTL Gateway")
+    install_openapi(app, body_models=[MultiWorldRebalanceRequest], dependencies=auth)
 
     return app

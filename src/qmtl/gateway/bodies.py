@@ -12,20 +12,15 @@ from fastapi import Depends, Request
 
 from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.web.bodies import parse_json
+from qmtl.web.openapi import json_body
 
 from .outgoing import OutgoingRequest, RequestEnvelope
 
 __all__ = ["REQUEST_BODY_OPENAPI", "FullBody", "ProxyBody", "parse_envelope",
            "parse_full"]
 
-REQUEST_BODY_OPENAPI: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/MultiWorldRebalanceRequest"}}},
-    }
-}
-"""``openapi_extra`` documenting the body that :data:`RebalanceBody` parses by hand."""
+REQUEST_BODY_OPENAPI: dict[str, Any] = json_body(MultiWorldRebalanceRequest)
+"""``openapi_extra`` documenting the body that :data:`FullBody`/:data:`ProxyBody` parse."""
 
 
 def _validate(raw: bytes) -> MultiWorldRebalanceRequest:

@@ -14,14 +14,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 
+from qmtl.contracts import AllocationUpsert, MultiWorldRebalanceRequest
 from qmtl.controlbus import ControlBus, create_controlbus
 from qmtl.web.auth import bearer_dependency
 from qmtl.web.errors import install_error_handlers
 from qmtl.web.limits import BodySizeLimitMiddleware
 from qmtl.web.observability import metrics_router
+from qmtl.web.openapi import install_openapi
 
 from .allocations import AllocationService
 from .apply import ApplyService
@@ -33,7 +34,6 @@ from .planning import PlanningService
 from .reads import ReadService
 from .relay import OutboxRelay
 from .routers import allocations, ops, rebalancing, runs
-from .routers._openapi import BODY_MODELS
 from .store.database import Database, redact_dsn
 from .store.migrate import upgrade
 
@@ -80,23 +80,6 @@ def _lifespan(settings: WorldServiceSettings, metrics: WorldServiceMetrics,
     return lifespan
 
 
-def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    def build() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
-                                 description=app.description)
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in BODY_MODELS:
-                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                for name, definition in body.pop("$defs", {}).items():
-                    components.setdefault(name, definition)
-                components[model.__name__] = body
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    return build
-
-
 def create_app(settings: WorldServiceSettings, *, controlbus: ControlBus | None = None,
                registry: CollectorRegistry | None = None) -> FastAPI:
     """Build a WorldService app for ``settings``.
@@ -117,14 +100,14 @@ def create_app(settings: WorldServiceSettings, *, controlbus: ControlBus | None 
         lifespan=_lifespan(settings, metrics, controlbus),
         docs_url=None, redoc_url=None, openapi_url=None,
     )
-    app.openapi = _openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     auth = [Depends(bearer_dependency(settings.auth.tokens))]
     app.include_router(rebalancing.router, dependencies=auth)
     app.include_router(allocations.router, dependencies=auth)
     app.include_router(runs.router, dependencies=auth)
-    app.include_router(ops.docs_router, dependencies=auth)
+    install_openapi(app, body_models=[MultiWorldRebalanceRequest, AllocationUpsert],
+                    dependencies=auth)
     app.include_router(ops.router)
     app.include_router(metrics_router(registry))
     return app

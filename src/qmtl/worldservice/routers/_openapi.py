@@ -1,32 +1,10 @@
-"""OpenAPI helpers for routes that parse their JSON body themselves (see ``bodies.py``)."""
+"""Responses for routes that render their JSON once in the service (see ``planning.py``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import Response
-from pydantic import BaseModel
 
-__all__ = ["BODY_MODELS", "json_body", "json_response"]
-
-BODY_MODELS: list[type[BaseModel]] = []
-"""Request models documented by reference; ``app.py`` adds their schemas to components."""
-
-
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` declaring ``model`` as the required JSON request body."""
-    if model not in BODY_MODELS:
-        BODY_MODELS.append(model)
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{model.__name__}"}
-                }
-            },
-        }
-    }
+__all__ = ["json_response"]
 
 
 def json_response(body: bytes, *, status_code: int = 200,

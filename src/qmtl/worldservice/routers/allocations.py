@@ -15,10 +15,11 @@ from qmtl.contracts.errors import (
     Unauthorized,
 )
 from qmtl.web.errors import error_responses
+from qmtl.web.openapi import json_body
 
 from ..deps import AllocationBody, IfMatch, Runtime
 from ..etags import etag_header
-from ._openapi import json_body, json_response
+from ._openapi import json_response
 
 router = APIRouter(prefix="/allocations", tags=["allocations"])
 

@@ -18,10 +18,11 @@ from qmtl.contracts.errors import (
     Unauthorized,
 )
 from qmtl.web.errors import error_responses
+from qmtl.web.openapi import json_body
 
 from ..deps import IfMatch, RebalanceBody, Runtime
 from ..etags import etag_header
-from ._openapi import json_body, json_response
+from ._openapi import json_response
 
 router = APIRouter(prefix="/rebalancing", tags=["rebalancing"])
 
