@@ -18,6 +18,7 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
     "OutputFormat",
+    "bind_overrides",
     "console",
     "emit",
     "err_console",
@@ -50,6 +51,11 @@ def emit(document: Any, output: OutputFormat, *, table: Any) -> None:
         console.print_json(json.dumps(document))
     else:
         table(console, document)
+
+
+def bind_overrides(host: str | None, port: int | None) -> dict[str, Any]:
+    """The ``bind`` settings that ``--host`` / ``--port`` set (unset flags are left out)."""
+    return {k: v for k, v in (("host", host), ("port", port)) if v is not None}
 
 
 def fail(message: str, *, code: int = EXIT_FAILED) -> NoReturn:

@@ -28,6 +28,7 @@ from typing import Any
 
 import uvicorn
 
+from qmtl.cli._io import bind_overrides
 from qmtl.contracts.errors import ConfigError
 from qmtl.controlbus import ControlBus, create_controlbus
 from qmtl.gateway.app import create_app as create_gateway_app
@@ -78,15 +79,6 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _bind(host: str | None, port: int | None) -> dict[str, Any]:
-    bind: dict[str, Any] = {}
-    if host is not None:
-        bind["host"] = host
-    if port is not None:
-        bind["port"] = port
-    return bind
-
-
 def build_up_settings(*, config: Path | None, data_dir: Path, host: str | None = None,
                       gateway_port: int | None = None, worldservice_port: int | None = None,
                       environ: dict[str, str] | None = None) -> UpSettings:
@@ -103,7 +95,8 @@ def build_up_settings(*, config: Path | None, data_dir: Path, host: str | None =
         "compat_rebalance_v2": True,
         "bind": {"host": "127.0.0.1", "port": 8080},
     }
-    ws_flags = {"bind": _bind(host, worldservice_port)} if (host or worldservice_port) else None
+    ws_bind = bind_overrides(host, worldservice_port)
+    ws_flags = {"bind": ws_bind} if ws_bind else None
     worldservice = load_section(WorldServiceSettings, WORLDSERVICE_SECTION, path=config,
                                 environ=environ, defaults=ws_defaults, overrides=ws_flags)
     gw_defaults = {
@@ -119,7 +112,7 @@ def build_up_settings(*, config: Path | None, data_dir: Path, host: str | None =
     gw_flags: dict[str, Any] = {
         "worldservice_url": _url(worldservice.bind.host, worldservice.bind.port)}
     if host or gateway_port:
-        gw_flags["bind"] = _bind(host, gateway_port)
+        gw_flags["bind"] = bind_overrides(host, gateway_port)
     gateway = load_section(GatewaySettings, ("gateway",), path=config, environ=environ,
                            defaults=gw_defaults, overrides=gw_flags)
     if worldservice.controlbus != gateway.controlbus:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from qmtl.cli._io import EXIT_BAD_INPUT, fail
+from qmtl.cli._io import EXIT_BAD_INPUT, bind_overrides, fail
 from qmtl.contracts.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def flag_overrides(*, host: str | None, port: int | None, schema_version: int | 
                    alpha_metrics_capable: bool | None) -> dict[str, Any]:
     """The settings the command-line flags set (unset flags are left out)."""
     overrides: dict[str, Any] = {}
-    bind = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    bind = bind_overrides(host, port)
     if bind:
         overrides["bind"] = bind
     if schema_version is not None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from qmtl.cli._io import EXIT_BAD_INPUT, EXIT_FAILED, console, fail
+from qmtl.cli._io import EXIT_BAD_INPUT, EXIT_FAILED, bind_overrides, console, fail
 from qmtl.contracts.errors import ConfigError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -33,11 +33,7 @@ def _settings(config: Path | None, *, host: str | None = None,
               port: int | None = None) -> WorldServiceSettings:
     from qmtl.worldservice.config import load_settings
 
-    bind: dict[str, Any] = {}
-    if host is not None:
-        bind["host"] = host
-    if port is not None:
-        bind["port"] = port
+    bind = bind_overrides(host, port)
     try:
         return load_settings(config, overrides={"bind": bind} if bind else None)
     except ConfigError as exc:
