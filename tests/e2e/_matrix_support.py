@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import Any
 import empyrical
 import numpy as np
 
+from tests._books import TWO_WORLD_BOOK, two_world_book
 from tests.e2e._procs import QmtlProcess
 
 __all__ = [
@@ -35,19 +35,7 @@ __all__ = [
     "start_all",
 ]
 
-BASE_REQUEST: dict[str, Any] = {
-    "total_equity": 1_000_000.0,
-    "world_alloc_before": {"w1": 0.3, "w2": 0.2},
-    "world_alloc_after": {"w1": 0.2, "w2": 0.3},
-    "positions": [
-        {"world_id": "w1", "strategy_id": "s1", "symbol": "BTCUSDT", "qty": 0.6,
-         "mark": 60000.0, "venue": "binance"},
-        {"world_id": "w1", "strategy_id": "s2", "symbol": "BTCUSDT", "qty": 0.9,
-         "mark": 60000.0, "venue": "binance"},
-        {"world_id": "w2", "strategy_id": "s3", "symbol": "ETHUSDT", "qty": 10.0,
-         "mark": 3000.0, "venue": "binance"},
-    ],
-}
+BASE_REQUEST: dict[str, Any] = TWO_WORLD_BOOK
 """Two worlds; the explicit "before" keeps the plan independent of the stored state."""
 
 EXPECTED_DELTAS: dict[str, list[tuple[str | None, str, float]]] = {
@@ -70,9 +58,7 @@ REL_TOL = 1e-9
 
 def request(**changes: Any) -> dict[str, Any]:
     """A deep copy of :data:`BASE_REQUEST` with top-level ``changes``."""
-    body = copy.deepcopy(BASE_REQUEST)
-    body.update(changes)
-    return body
+    return two_world_book(**changes)
 
 
 def _independent_metrics(returns: list[float]) -> dict[str, float]:

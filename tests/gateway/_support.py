@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qmtl.contracts import MultiWorldRebalanceRequest, MultiWorldRebalanceRequestV1, RebalanceMode
 from qmtl.engine import plan_rebalance
 from qmtl.web.server import ServerThread
+from tests._books import two_world_book
 
 
 @dataclass
@@ -124,18 +125,4 @@ def scaling_request(**overrides: Any) -> dict[str, Any]:
     Hand calculation for w1: s1 holds 0.6 BTC and s2 0.9 BTC @ 60000, so the world moves
     (2/3 - 1) * 1.5 = -0.5 BTC; w2 (0.2 -> 0.2) moves nothing.
     """
-    body: dict[str, Any] = {
-        "total_equity": 1_000_000.0,
-        "world_alloc_before": {"w1": 0.3, "w2": 0.2},
-        "world_alloc_after": {"w1": 0.2, "w2": 0.2},
-        "positions": [
-            {"world_id": "w1", "strategy_id": "s1", "symbol": "BTCUSDT", "qty": 0.6,
-             "mark": 60000.0, "venue": "binance"},
-            {"world_id": "w1", "strategy_id": "s2", "symbol": "BTCUSDT", "qty": 0.9,
-             "mark": 60000.0, "venue": "binance"},
-            {"world_id": "w2", "strategy_id": "s3", "symbol": "ETHUSDT", "qty": 10.0,
-             "mark": 3000.0, "venue": "binance"},
-        ],
-    }
-    body.update(overrides)
-    return body
+    return two_world_book(**{"world_alloc_after": {"w1": 0.2, "w2": 0.2}, **overrides})

@@ -24,22 +24,11 @@ from qmtl.worldservice.app import create_app
 from qmtl.worldservice.config import WorldServiceSettings, normalize_dsn
 from qmtl.worldservice.deps import WorldServiceRuntime
 from qmtl.worldservice.store.database import Database
+from tests._books import TWO_WORLD_BOOK
 
 FAST_RELAY = {"poll_interval": 0.05, "backoff_initial": 0.05, "backoff_max": 0.4}
 
-BASE_BODY: dict[str, Any] = {
-    "total_equity": 1_000_000.0,
-    "world_alloc_before": {"w1": 0.3, "w2": 0.2},
-    "world_alloc_after": {"w1": 0.2, "w2": 0.3},
-    "positions": [
-        {"world_id": "w1", "strategy_id": "s1", "symbol": "BTCUSDT", "qty": 0.6,
-         "mark": 60000.0, "venue": "binance"},
-        {"world_id": "w1", "strategy_id": "s2", "symbol": "BTCUSDT", "qty": 0.9,
-         "mark": 60000.0, "venue": "binance"},
-        {"world_id": "w2", "strategy_id": "s3", "symbol": "ETHUSDT", "qty": 10.0,
-         "mark": 3000.0, "venue": "binance"},
-    ],
-}
+BASE_BODY: dict[str, Any] = TWO_WORLD_BOOK
 
 
 def body(**changes: Any) -> dict[str, Any]:
