@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "RebalanceMode",
     "Series",
     "V2_REQUEST_FIELDS",
+    "ratio_total_over_one",
 ]
 
 RATIO_SUM_TOLERANCE = 1e-9
@@ -96,9 +98,16 @@ class AlphaSeries(_WireModel):
     per_strategy: dict[StrategyId, dict[WorldId, Series]] = Field(default_factory=dict)
 
 
+def ratio_total_over_one(ratios: Iterable[float]) -> float | None:
+    """The exact sum of ``ratios`` when it is more than 1 beyond float noise, else ``None``."""
+    total = math.fsum(ratios)
+    return total if total > 1 + RATIO_SUM_TOLERANCE else None
+
+
 def check_ratio_sum(name: str, ratios: dict[str, float] | None) -> None:
-    if ratios and math.fsum(ratios.values()) > 1 + RATIO_SUM_TOLERANCE:
-        raise ValueError(f"{name} ratios sum to {math.fsum(ratios.values()):.12g}, more than 1")
+    total = ratio_total_over_one(ratios.values()) if ratios else None
+    if total is not None:
+        raise ValueError(f"{name} ratios sum to {total:.12g}, more than 1")
 
 
 class MultiWorldRebalanceRequestV1(_WireModel):

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from qmtl.contracts import AllocationState, AllocationUpsert, sha256_hex
+from qmtl.contracts import AllocationState, AllocationUpsert, ratio_total_over_one, sha256_hex
 from qmtl.contracts.errors import EtagMismatch, NotFound, RunIdConflict
 
 from .bodies import validation_error
@@ -28,9 +27,6 @@ from .store.database import Database
 __all__ = ["AllocationOutcome", "AllocationService"]
 
 logger = logging.getLogger(__name__)
-
-_RATIO_SUM_TOLERANCE = 1e-9
-
 
 @dataclass(frozen=True, slots=True)
 class AllocationOutcome:
@@ -135,8 +131,8 @@ def _merge(state: dict[str, StoredAllocation], upsert: AllocationUpsert, *,
         )
         for world_id, ratio in upsert.world_alloc.items()
     }
-    total = math.fsum(a.ratio for a in {**state, **changed}.values())
-    if total > 1 + _RATIO_SUM_TOLERANCE:
+    total = ratio_total_over_one(a.ratio for a in {**state, **changed}.values())
+    if total is not None:
         raise validation_error(
             ("body", "world_alloc"),
             f"the resulting allocation state sums to {total:.12g}, more than 1 "

@@ -23,7 +23,6 @@ against two replicas: an ``IntegrityError`` there is answered by reading the win
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,7 +32,12 @@ from typing import Any
 import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
 
-from qmtl.contracts import CONTROLBUS_TOPIC_REBALANCING, MultiWorldRebalanceRequest, sha256_hex
+from qmtl.contracts import (
+    CONTROLBUS_TOPIC_REBALANCING,
+    MultiWorldRebalanceRequest,
+    ratio_total_over_one,
+    sha256_hex,
+)
 from qmtl.contracts.errors import EtagMismatch, RunIdConflict, StoreUnavailable
 from qmtl.web.gcpause import gc_paused
 
@@ -52,9 +56,6 @@ from .store.database import Database
 __all__ = ["ApplyOutcome", "ApplyService", "request_hash", "with_fields"]
 
 logger = logging.getLogger(__name__)
-
-_RATIO_SUM_TOLERANCE = 1e-9
-
 
 @dataclass(frozen=True, slots=True)
 class ApplyOutcome:
@@ -237,8 +238,8 @@ def _after_state(state: Mapping[str, StoredAllocation], served: ServedPlan, *, r
         changed[world_id] = StoredAllocation(world_id=world_id, ratio=after.get(world_id, 0.0),
                                              strategy_alloc_total=strategies, run_id=run_id,
                                              updated_at=now)
-    total = math.fsum(a.ratio for w, a in {**state, **changed}.items())
-    if total > 1 + _RATIO_SUM_TOLERANCE:
+    total = ratio_total_over_one(a.ratio for a in {**state, **changed}.values())
+    if total is not None:
         outside = {w: a.ratio for w, a in state.items() if w not in changed}
         raise validation_error(
             ("body", "world_alloc_after"),
