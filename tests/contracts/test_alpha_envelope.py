@@ -9,13 +9,16 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from qmtl.contracts import (
     ALPHA_METRIC_KEYS,
     ALPHA_PREFIX,
+    AlphaCoverage,
     AlphaMetricsEnvelope,
+    SeriesCoverage,
     parse_alpha_metrics,
+    parse_coverage,
     sanitize_metrics,
     zero_metrics,
 )
@@ -144,3 +147,74 @@ def test_envelope_model_rejects_nan() -> None:
 def test_envelope_model_ignores_unknown_fields() -> None:
     envelope = AlphaMetricsEnvelope.model_validate({"per_world": {}, "future": 1})
     assert envelope == AlphaMetricsEnvelope()
+
+
+# --- coverage (SPEC 2.4) ---------------------------------------------------------------------
+
+PF = "alpha_performance.profit_factor"
+
+
+def test_parse_reads_coverage() -> None:
+    payload = {
+        "per_world": {"w1": zero_metrics()},
+        "coverage": {
+            "per_world": {"w1": {"observations": 3, "undefined": [PF]}},
+            "per_strategy": {"s1": {"w1": {"observations": 0, "undefined": [SHARPE, MDD]}}},
+        },
+    }
+    envelope = parse_alpha_metrics(payload)
+    assert envelope is not None
+    assert envelope.coverage == AlphaCoverage(
+        per_world={"w1": SeriesCoverage(observations=3, undefined=[PF])},
+        per_strategy={"s1": {"w1": SeriesCoverage(observations=0, undefined=[SHARPE, MDD])}},
+    )
+
+
+def test_an_envelope_without_coverage_parses_as_unknown_coverage() -> None:
+    envelope = parse_alpha_metrics({"per_world": {"w1": {SHARPE: 1.0}}})
+    assert envelope is not None and envelope.coverage is None
+    # ... and is written back without the key (an older reader never sees a null block)
+    assert "coverage" not in json.loads(envelope.model_dump_json())
+
+
+@pytest.mark.parametrize("bad", [True, -1, 1.5, "3", None, [3]])
+def test_parse_drops_coverage_entries_with_a_bad_count(bad: Any) -> None:
+    envelope = parse_alpha_metrics(
+        {"coverage": {"per_world": {"w1": {"observations": bad}, "w2": {"observations": 2}},
+                      "per_strategy": {"s1": {"w1": {"observations": bad}}, "s2": "x"}}}
+    )
+    assert envelope is not None
+    assert envelope.coverage == AlphaCoverage(
+        per_world={"w2": SeriesCoverage(observations=2, undefined=[])},
+        per_strategy={"s1": {}},
+    )
+
+
+def test_parse_keeps_only_known_undefined_keys() -> None:
+    envelope = parse_alpha_metrics(
+        {"coverage": {"per_world": {"w1": {"observations": 1,
+                                           "undefined": [PF, "alpha_performance.sortino", 7],
+                                           "future": True}}}}
+    )
+    assert envelope is not None and envelope.coverage is not None
+    assert envelope.coverage.per_world["w1"] == SeriesCoverage(observations=1, undefined=[PF])
+
+
+@pytest.mark.parametrize("payload", [None, [], "all", 3])
+def test_parse_of_a_non_mapping_coverage_is_unknown(payload: Any) -> None:
+    assert parse_coverage(payload) is None
+
+
+def test_an_older_reader_ignores_coverage() -> None:
+    # An envelope model without the field (as an older SDK has) validates the new document.
+    class OlderEnvelope(BaseModel):
+        model_config = ConfigDict(extra="ignore")
+        per_world: dict[str, dict[str, float]]
+        per_strategy: dict[str, dict[str, dict[str, float]]]
+
+    envelope = AlphaMetricsEnvelope(
+        per_world={"w1": zero_metrics()}, per_strategy={},
+        coverage=AlphaCoverage(per_world={"w1": SeriesCoverage(observations=0)}),
+    )
+    older = OlderEnvelope.model_validate_json(envelope.model_dump_json())
+    assert older.per_world == {"w1": zero_metrics()}

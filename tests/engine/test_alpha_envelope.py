@@ -14,11 +14,13 @@ from qmtl.contracts import (
     MultiWorldRebalanceResponse,
     RebalancePlan,
     Series,
+    SeriesCoverage,
     parse_alpha_metrics,
     zero_metrics,
 )
 from qmtl.engine.alpha import (
     AlphaInputError,
+    AlphaSeriesUnusable,
     alpha_envelope,
     alpha_performance,
     returns_from_series,
@@ -50,19 +52,28 @@ def test_equity_falling_to_zero_is_ruin() -> None:
 
 
 @pytest.mark.parametrize(
-    "equity",
+    ("equity", "loc"),
     [
-        [100, 0, 50],  # return on zero capital
-        [100, -10, 5],  # return on negative capital
-        [-100, -90],
-        [0, 10],
-        [100],  # one observation: no period
-        [None, 100, None],
-        [],
-        [1e-300, 1e300],  # the return does not fit in a float64
+        ([100, 0, 50], ("equity", 1)),  # return on zero capital
+        ([100, -10, 5], ("equity", 1)),  # return on negative capital
+        ([-100, -90], ("equity", 0)),
+        ([0, 10], ("equity", 0)),
+        ([100, None, 0, 5], ("equity", 2)),  # the index is the caller's, gaps included
+        ([1e-300, 1e300], ("equity", 1)),  # the return does not fit in a float64
     ],
 )
-def test_unusable_equity_is_no_data(equity: list[float | None]) -> None:
+def test_unusable_equity_is_an_error_naming_the_element(
+    equity: list[float | None], loc: tuple[str | int, ...]
+) -> None:
+    with pytest.raises(AlphaSeriesUnusable) as caught:
+        returns_from_series(Series(equity=equity), base_capital=None)
+    assert caught.value.loc == loc
+    assert caught.value.field == f"{loc[0]}[{loc[1]}]"
+
+
+@pytest.mark.parametrize("equity", [[100], [None, 100, None], []])
+def test_equity_without_a_period_is_no_data(equity: list[float | None]) -> None:
+    # fewer than two observations: no return, n = 0 (reported by coverage, not an error)
     assert returns_from_series(Series(equity=equity), base_capital=None).size == 0
 
 
@@ -86,18 +97,27 @@ def test_pnl_losing_everything_is_ruin() -> None:
 
 
 @pytest.mark.parametrize(
-    ("pnl", "base"),
+    ("pnl", "base", "loc"),
     [
-        ([10.0], None),  # no base capital known
-        ([10.0], 0.0),
-        ([10.0], -5.0),
-        ([-100.0, 10.0], 100.0),  # capital 0 at the start of period 2
-        ([-150.0, 10.0], 100.0),  # negative capital
-        ([None], 100.0),
-        ([], 100.0),
+        ([10.0], None, ("pnl",)),  # no base capital known
+        ([10.0], 0.0, ("pnl",)),
+        ([10.0], -5.0, ("pnl",)),
+        ([-100.0, 10.0], 100.0, ("pnl", 1)),  # capital 0 at the start of period 2
+        ([-150.0, None, 10.0], 100.0, ("pnl", 2)),  # negative capital
     ],
 )
-def test_unusable_pnl_is_no_data(pnl: list[float | None], base: float | None) -> None:
+def test_unusable_pnl_is_an_error(
+    pnl: list[float | None], base: float | None, loc: tuple[str | int, ...]
+) -> None:
+    with pytest.raises(AlphaSeriesUnusable) as caught:
+        returns_from_series(Series(pnl=pnl), base_capital=base, capital_label="B")
+    assert caught.value.loc == loc
+    assert "B" in str(caught.value)
+
+
+@pytest.mark.parametrize("base", [None, 0.0, 100.0])
+@pytest.mark.parametrize("pnl", [[None], []])
+def test_pnl_without_observations_is_no_data(pnl: list[float | None], base: float | None) -> None:
     assert returns_from_series(Series(pnl=pnl), base_capital=base).size == 0
 
 
@@ -245,11 +265,105 @@ def test_strategy_pnl_uses_its_own_capital_when_given() -> None:
     )
 
 
-def test_pnl_without_a_world_allocation_is_no_data() -> None:
-    # w3 is not in world_alloc_before: B = 0, so P&L cannot become returns
-    request = _request(alpha_series={"per_world": {"w3": {"pnl": [1.0, -2.0]}}})
+@pytest.mark.parametrize(
+    ("alpha_series", "loc"),
+    [
+        # w3 is not in world_alloc_before: B = 1000 × 0 = 0, P&L cannot become returns
+        ({"per_world": {"w3": {"pnl": [1.0, -2.0]}}}, ("alpha_series", "per_world", "w3", "pnl")),
+        # s3 falls back to w1's B = 100; 100 - 100 = 0 before the second period
+        ({"per_strategy": {"s3": {"w1": {"pnl": [-100.0, 5.0]}}}},
+         ("alpha_series", "per_strategy", "s3", "w1", "pnl", 1)),
+        ({"per_strategy": {"s1": {"w1": {"equity": [40.0, 0.0, 3.0]}}}},
+         ("alpha_series", "per_strategy", "s1", "w1", "equity", 1)),
+    ],
+)
+def test_unusable_series_is_an_error_located_in_the_request(
+    alpha_series: dict[str, Any], loc: tuple[str | int, ...]
+) -> None:
+    with pytest.raises(AlphaSeriesUnusable) as caught:
+        alpha_envelope(_request(alpha_series=alpha_series), _response())
+    assert caught.value.loc == loc
+
+
+def test_no_capital_base_message_names_the_allocation() -> None:
+    request = _request(alpha_series={"per_world": {"w3": {"pnl": [1.0]}}})
+    with pytest.raises(AlphaSeriesUnusable) as caught:
+        alpha_envelope(request, _response())
+    assert caught.value.field == "alpha_series.per_world.w3.pnl"
+    assert "world_alloc_before[w3]" in str(caught.value)
+
+
+def test_strategy_with_zero_capital_names_its_own_allocation() -> None:
+    request = _request(
+        strategy_alloc_before_total={"w1": {"s1": 0.0}},
+        alpha_series={"per_strategy": {"s1": {"w1": {"pnl": [1.0]}}}},
+    )
+    with pytest.raises(AlphaSeriesUnusable) as caught:
+        alpha_envelope(request, _response())
+    assert "strategy_alloc_before_total[w1][s1]" in str(caught.value)
+
+
+def test_series_of_worlds_outside_the_plan_are_not_read() -> None:
+    request = _request(alpha_series={"per_world": {"w_outside": {"pnl": [1.0]}}})
+    assert alpha_envelope(request, _response()).per_world["w1"] == zero_metrics()
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+ALL_UNDEFINED = list(ALPHA_METRIC_KEYS)
+PF = "alpha_performance.profit_factor"
+CAR = "alpha_performance.car_mdd"
+RAR = "alpha_performance.rar_mdd"
+
+
+def test_coverage_counts_observations_and_names_undefined_keys() -> None:
+    request = _request(
+        alpha_series={
+            "per_world": {
+                # 6 returns, 1 missing -> n = 5; has a loss: everything is defined
+                "w1": {"returns": [0.01, None, -0.02, 0.015, 0.0, 0.03]},
+                # 4 equity points, one missing -> 3 observations -> 2 returns,
+                # both gains: no losing period -> profit_factor undefined, drawdown 0 ->
+                # car_mdd and rar_mdd undefined
+                "w2": {"equity": [100.0, 101.0, None, 103.0]},
+            },
+            "per_strategy": {
+                # one pnl period: 5/100 = 0.05 -> n = 1 -> sharpe undefined (n < 2) too
+                "s2": {"w1": {"pnl": [5.0]}},
+            },
+        }
+    )
+    coverage = alpha_envelope(request, _response()).coverage
+    assert coverage is not None
+    assert coverage.per_world["w1"] == SeriesCoverage(observations=5, undefined=[])
+    assert coverage.per_world["w2"] == SeriesCoverage(observations=2, undefined=[PF, CAR, RAR])
+    assert coverage.per_world["w3"] == SeriesCoverage(observations=0, undefined=ALL_UNDEFINED)
+    assert coverage.per_strategy["s2"]["w1"] == SeriesCoverage(
+        observations=1, undefined=["alpha_performance.sharpe", PF, CAR, RAR]
+    )
+    for strategy, world in (("s1", "w1"), ("s3", "w1"), ("s4", "w2")):
+        assert coverage.per_strategy[strategy][world] == SeriesCoverage(
+            observations=0, undefined=ALL_UNDEFINED
+        )
+
+
+def test_coverage_has_an_entry_for_every_metrics_entry() -> None:
+    envelope = alpha_envelope(_request(), _response())
+    assert envelope.coverage is not None
+    assert set(envelope.coverage.per_world) == set(envelope.per_world)
+    assert {s: set(w) for s, w in envelope.coverage.per_strategy.items()} == {
+        s: set(w) for s, w in envelope.per_strategy.items()
+    }
+
+
+def test_zeros_with_data_are_told_apart_from_no_data() -> None:
+    # A flat series scores 0.0 everywhere, like "no data" - coverage tells them apart.
+    request = _request(alpha_series={"per_world": {"w1": {"returns": [0.0, 0.0, 0.0]}}})
     envelope = alpha_envelope(request, _response())
-    assert envelope.per_world["w3"] == zero_metrics()
+    assert envelope.per_world["w1"] == envelope.per_world["w3"] == zero_metrics()
+    assert envelope.coverage is not None
+    assert envelope.coverage.per_world["w1"].observations == 3
+    assert envelope.coverage.per_world["w3"].observations == 0
 
 
 def test_periods_per_year_is_passed_through() -> None:

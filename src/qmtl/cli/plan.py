@@ -26,6 +26,7 @@ from qmtl.contracts import (
 from qmtl.contracts.errors import QmtlError
 from qmtl.engine import plan_rebalance
 from qmtl.engine.alpha import alpha_envelope
+from qmtl.engine.alpha_input import AlphaSeriesUnusable
 
 __all__ = ["plan_command", "plan_locally"]
 
@@ -35,6 +36,7 @@ def plan_locally(request: MultiWorldRebalanceRequest, *, compat_v2: bool) -> dic
 
     Raises:
         QmtlError: hybrid mode, or an incomplete overlay configuration.
+        AlphaSeriesUnusable: v2 with an ``alpha_series`` that cannot become returns.
     """
     response = plan_rebalance(request)
     version = negotiate_schema_version(
@@ -104,4 +106,6 @@ def plan_command(
         document = plan_locally(request, compat_v2=compat_v2)
     except QmtlError as exc:
         report_qmtl_error(exc, code=EXIT_BAD_INPUT)
+    except AlphaSeriesUnusable as exc:
+        fail(f"{exc.field}: {exc}", code=EXIT_BAD_INPUT)
     emit(document, output, table=print_plan)

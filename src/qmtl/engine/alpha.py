@@ -51,14 +51,16 @@ import numpy.typing as npt
 from qmtl.contracts import (
     ALPHA_METRIC_KEYS,
     ALPHA_PREFIX,
+    AlphaCoverage,
     AlphaMetricsEnvelope,
     MetricValues,
     Series,
-    zero_metrics,
+    SeriesCoverage,
 )
 
 from .alpha_input import (
     AlphaInputError,
+    AlphaSeriesUnusable,
     ReturnsLike,
     as_return_array,
     check_finite,
@@ -74,6 +76,7 @@ __all__ = [
     "SHARPE_STD_RTOL",
     "AlphaInputError",
     "AlphaResult",
+    "AlphaSeriesUnusable",
     "ReturnsLike",
     "alpha_envelope",
     "alpha_performance",
@@ -288,13 +291,21 @@ def alpha_performance(
     ).metrics
 
 
-def _series_metrics(
-    series: Series | None, *, base_capital: float, periods_per_year: float
-) -> MetricValues:
+def _series_result(series: Series | None, *, base_capital: float, capital_label: str,
+                   periods_per_year: float, loc: tuple[str, ...]) -> AlphaResult:
     if series is None:
-        return zero_metrics()
-    returns = returns_from_series(series, base_capital=base_capital)
-    return alpha_performance(returns, periods_per_year=periods_per_year)
+        return AlphaResult(metrics=dict.fromkeys(ALPHA_METRIC_KEYS, 0.0), observations=0,
+                           undefined=ALPHA_METRIC_KEYS)
+    try:
+        returns = returns_from_series(series, base_capital=base_capital,
+                                      capital_label=capital_label)
+    except AlphaSeriesUnusable as exc:
+        raise exc.under(*loc) from exc
+    return alpha_performance_detail(returns, periods_per_year=periods_per_year)
+
+
+def _coverage(result: AlphaResult) -> SeriesCoverage:
+    return SeriesCoverage(observations=result.observations, undefined=list(result.undefined))
 
 
 def alpha_envelope(
@@ -303,21 +314,21 @@ def alpha_envelope(
     *,
     periods_per_year: float = DEFAULT_PERIODS_PER_YEAR,
 ) -> AlphaMetricsEnvelope:
-    """Build the v2 ``alpha_metrics`` envelope of a plan (SPEC 2.4).
+    """Build the v2 ``alpha_metrics`` envelope of a plan, with its ``coverage`` (SPEC 2.4).
 
     Entries: ``per_world[w]`` for every world w in ``response.per_world``, and
     ``per_strategy[s][w]`` for every strategy s of such a world — the keys of
     ``response.per_world[w].scale_by_strategy`` plus the strategies that
     ``request.alpha_series.per_strategy`` names for w. Series for worlds outside the plan are
-    ignored.
+    ignored. ``coverage`` has the same entries: the observation count n and the keys
+    reported as the 0.0 default because they are undefined (all six when n = 0).
 
     Values: :func:`alpha_performance` (with rf = tc = 0) of the matching Series converted by
-    :func:`returns_from_series`, else :func:`qmtl.contracts.zero_metrics` (every key 0.0).
+    :func:`returns_from_series`, else every key 0.0 (no data: n = 0).
     The capital B used to turn ``pnl`` into returns is the allocation before the rebalance,
-    in base currency: for a world ``total_equity × world_alloc_before[w]`` (0 when absent,
-    i.e. no data); for a strategy ``total_equity × strategy_alloc_before_total[w][s]`` when
-    that entry exists, else the world's B. Unusable data (see :func:`returns_from_series`)
-    also yields zeros.
+    in base currency: for a world ``total_equity × world_alloc_before[w]`` (0 when absent);
+    for a strategy ``total_equity × strategy_alloc_before_total[w][s]`` when that entry
+    exists, else the world's B.
 
     Args:
         request: the plan request (``alpha_series`` may be None: all zeros).
@@ -328,6 +339,10 @@ def alpha_envelope(
         The envelope; every value is a finite float. Cost O(total series length).
 
     Raises:
+        AlphaSeriesUnusable: a supplied series cannot become returns (``pnl`` with B <= 0,
+            an equity or capital that is not > 0 where a return divides by it, a return
+            beyond float64); ``loc`` starts at ``alpha_series`` (e.g.
+            ``("alpha_series", "per_strategy", "s1", "w1", "pnl")``).
         AlphaInputError: P is not a finite number > 0.
     """
     periods = check_periods_per_year(periods_per_year)
@@ -336,24 +351,36 @@ def alpha_envelope(
     strategy_series = alpha_series.per_strategy if alpha_series else {}
     world_before = request.world_alloc_before or {}
     strategy_before = request.strategy_alloc_before_total or {}
+    equity = request.total_equity
 
     per_world: dict[str, MetricValues] = {}
     per_strategy: dict[str, dict[str, MetricValues]] = {}
+    coverage = AlphaCoverage()
     for world_id, plan in response.per_world.items():
-        world_base = request.total_equity * world_before.get(world_id, 0.0)
-        per_world[world_id] = _series_metrics(
-            world_series.get(world_id), base_capital=world_base, periods_per_year=periods
-        )
+        world_base = equity * world_before.get(world_id, 0.0)
+        world_label = f"total_equity × world_alloc_before[{world_id}]" + (
+            "" if world_id in world_before else " (no entry: 0)")
+        result = _series_result(
+            world_series.get(world_id), base_capital=world_base, capital_label=world_label,
+            periods_per_year=periods, loc=("alpha_series", "per_world", world_id))
+        per_world[world_id] = result.metrics
+        coverage.per_world[world_id] = _coverage(result)
         strategies = set(plan.scale_by_strategy).union(
             strategy for strategy, by_world in strategy_series.items() if world_id in by_world
         )
         strategy_ratio = strategy_before.get(world_id, {})
         for strategy_id in sorted(strategies):
             ratio = strategy_ratio.get(strategy_id)
-            base = world_base if ratio is None else request.total_equity * ratio
-            per_strategy.setdefault(strategy_id, {})[world_id] = _series_metrics(
-                strategy_series.get(strategy_id, {}).get(world_id),
-                base_capital=base,
-                periods_per_year=periods,
-            )
-    return AlphaMetricsEnvelope(per_world=per_world, per_strategy=per_strategy)
+            if ratio is None:
+                base, label = world_base, world_label
+            else:
+                base = equity * ratio
+                label = f"total_equity × strategy_alloc_before_total[{world_id}][{strategy_id}]"
+            result = _series_result(
+                strategy_series.get(strategy_id, {}).get(world_id), base_capital=base,
+                capital_label=label, periods_per_year=periods,
+                loc=("alpha_series", "per_strategy", strategy_id, world_id))
+            per_strategy.setdefault(strategy_id, {})[world_id] = result.metrics
+            coverage.per_strategy.setdefault(strategy_id, {})[world_id] = _coverage(result)
+    return AlphaMetricsEnvelope(per_world=per_world, per_strategy=per_strategy,
+                                coverage=coverage)

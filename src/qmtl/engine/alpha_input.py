@@ -6,7 +6,9 @@ Everything that turns caller data into the per-period return array the metrics r
   ``0.01`` = +1 %); ``NaN``/``None`` mark a missing period, ``±inf``, booleans, strings and
   other non-numbers raise :class:`AlphaInputError` naming the offending element.
 * :func:`returns_from_series` converts a wire :class:`qmtl.contracts.Series` (returns, an equity
-  curve in base currency, or per-period P&L in base currency) into returns.
+  curve in base currency, or per-period P&L in base currency) into returns, and raises
+  :class:`AlphaSeriesUnusable` for supplied data that cannot become returns (SPEC 2.4: never
+  reported as "no data").
 
 Pure numpy; no I/O, no logging.
 """
@@ -26,10 +28,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlphaInputError",
+    "AlphaSeriesUnusable",
     "ReturnsLike",
     "as_return_array",
     "check_finite",
     "check_periods_per_year",
+    "dotted_path",
     "returns_from_series",
 ]
 
@@ -56,6 +60,37 @@ class AlphaInputError(ValueError):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def dotted_path(loc: Iterable[str | int]) -> str:
+    """``("alpha_series", "per_world", "w1", "equity", 2)`` → ``alpha_series.per_world.w1.equity[2]``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+class AlphaSeriesUnusable(AlphaInputError):
+    """Supplied series data that cannot be turned into returns (SPEC 2.4: a 422, not zeros).
+
+    Attributes:
+        loc: where, as a path of keys and list indexes: relative to the series
+            (``("pnl",)``, ``("equity", 3)``) from :func:`returns_from_series`, from the
+            request root (``("alpha_series", "per_world", "w1", "pnl")``) from
+            :func:`qmtl.engine.alpha.alpha_envelope`. ``field`` is its dotted form.
+    """
+
+    def __init__(self, message: str, *, loc: Iterable[str | int]) -> None:
+        self.loc: tuple[str | int, ...] = tuple(loc)
+        super().__init__(message, field=dotted_path(self.loc))
+
+    def under(self, *prefix: str | int, context: str = "") -> AlphaSeriesUnusable:
+        """The same error located under ``prefix`` (e.g. the request path of the series)."""
+        message = f"{self.args[0]}{context}"
+        return AlphaSeriesUnusable(message, loc=(*prefix, *self.loc))
 
 
 def _is_number(value: Any) -> bool:
@@ -195,24 +230,70 @@ def as_return_array(values: ReturnsLike, *, name: str = "returns") -> FloatArray
     return result
 
 
-def _observed(values: list[float | None] | None) -> FloatArray:
-    if not values:
-        return _no_data()
+def _observed(values: list[float | None]) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """The non-missing values and their indexes in ``values`` (for error messages)."""
     array = np.asarray(values, dtype=np.float64)  # None -> NaN
-    return array[~np.isnan(array)]
+    kept = np.flatnonzero(~np.isnan(array))
+    return array[kept], kept
 
 
-def _usable_capital(capital_before: FloatArray) -> bool:
-    # Every period needs positive, finite capital at its start; one bad period makes the
-    # whole curve unusable (a return on non-positive capital has no meaning).
-    return bool(np.isfinite(capital_before).all() and (capital_before > 0).all())
+def _first(mask: npt.NDArray[np.bool_]) -> int:
+    return int(np.argmax(mask))
 
 
-def _finite_or_empty(returns: FloatArray) -> FloatArray:
-    return returns if np.isfinite(returns).all() else _no_data()
+def _equity_returns(values: list[float | None]) -> FloatArray:
+    equity, index = _observed(values)
+    if equity.size < 2:
+        return _no_data()
+    divisors = equity[:-1]
+    bad = ~(divisors > 0)
+    if bad.any():
+        at = _first(bad)
+        raise AlphaSeriesUnusable(
+            f"equity[{index[at]}] is {float(divisors[at])!r}: every value but the last must be "
+            "> 0, since the next period's return divides by it (a curve may end at 0: ruin)",
+            loc=("equity", int(index[at])))
+    with np.errstate(over="ignore"):
+        returns = np.diff(equity) / divisors
+    overflow = ~np.isfinite(returns)
+    if overflow.any():
+        at = _first(overflow)
+        raise AlphaSeriesUnusable(
+            f"the return from equity[{index[at]}] to equity[{index[at + 1]}] does not fit "
+            "in a float64", loc=("equity", int(index[at + 1])))
+    return returns
 
 
-def returns_from_series(series: Series, *, base_capital: float | None) -> FloatArray:
+def _pnl_returns(values: list[float | None], *, base_capital: float | None,
+                 capital_label: str) -> FloatArray:
+    pnl, index = _observed(values)
+    if pnl.size == 0:
+        return _no_data()
+    if base_capital is None or not base_capital > 0:
+        raise AlphaSeriesUnusable(
+            f"pnl needs a capital base > 0 to become returns; {capital_label} is "
+            f"{0.0 if base_capital is None else base_capital!r}", loc=("pnl",))
+    with np.errstate(over="ignore", invalid="ignore"):
+        capital_before = base_capital + np.concatenate(([0.0], np.cumsum(pnl[:-1])))
+        bad = ~(np.isfinite(capital_before) & (capital_before > 0))
+        if bad.any():
+            at = _first(bad)
+            raise AlphaSeriesUnusable(
+                f"the capital before pnl[{index[at]}] ({capital_label} + the earlier pnl = "
+                f"{float(capital_before[at])!r}) is not a finite number > 0, so its return "
+                "has no meaning", loc=("pnl", int(index[at])))
+        returns = pnl / capital_before
+    overflow = ~np.isfinite(returns)
+    if overflow.any():
+        at = _first(overflow)
+        raise AlphaSeriesUnusable(
+            f"the return of pnl[{index[at]}] does not fit in a float64",
+            loc=("pnl", int(index[at])))
+    return returns
+
+
+def returns_from_series(series: Series, *, base_capital: float | None,
+                        capital_label: str = "the base capital") -> FloatArray:
     """Turn a wire :class:`~qmtl.contracts.Series` into simple per-period returns.
 
     The first field present wins:
@@ -224,36 +305,30 @@ def returns_from_series(series: Series, *, base_capital: float | None) -> FloatA
     3. ``pnl`` p₁…pₘ (base currency per period) — missing entries are dropped, then
        rₜ = pₜ / (B + Σₛ<ₜ pₛ) with B = ``base_capital``, the allocated capital at the start.
 
-    Missing or invalid data gives an **empty array** (which the metrics report as the
-    all-``0.0`` "no data" default): no field set, ``pnl`` without a ``base_capital`` or with
-    B <= 0, a non-positive capital at the start of any period (Eₜ₋₁ <= 0 or
-    B + Σₛ<ₜ pₛ <= 0: a return on it has no meaning, so the whole curve is treated as no
-    data), or a return that does not fit in a float64. Capital that *ends* at or below zero
-    is kept: it is a final return <= −1 (ruin).
+    No field set, or a field without observations, is no data (an empty array). Data that
+    cannot become returns raises :class:`AlphaSeriesUnusable` (SPEC 2.4 — never a silent
+    "no data"): ``pnl`` without a capital base (B unknown or <= 0), a non-positive capital
+    at the start of any period (Eₜ₋₁ <= 0 or B + Σₛ<ₜ pₛ <= 0: a return on it has no
+    meaning), or a return that does not fit in a float64. Capital that *ends* at or below
+    zero is kept: it is a final return <= −1 (ruin).
 
     Args:
         series: the raw data.
         base_capital: B in base currency (used only for ``pnl``); ``None`` when unknown.
+        capital_label: how the error message names B (e.g. ``"total_equity ×
+            world_alloc_before[w1]"``).
 
     Returns:
         A 1-D float64 array of returns (possibly containing NaN when taken from ``returns``).
         Cost O(m).
+
+    Raises:
+        AlphaSeriesUnusable: see above; ``loc`` is relative to the series.
     """
     if series.returns is not None:
         return np.asarray(series.returns, dtype=np.float64)
     if series.equity is not None:
-        equity = _observed(series.equity)
-        if equity.size < 2 or not _usable_capital(equity[:-1]):
-            return _no_data()
-        with np.errstate(over="ignore"):
-            return _finite_or_empty(np.diff(equity) / equity[:-1])
+        return _equity_returns(series.equity)
     if series.pnl is not None:
-        pnl = _observed(series.pnl)
-        if pnl.size == 0 or base_capital is None or not base_capital > 0:
-            return _no_data()
-        with np.errstate(over="ignore", invalid="ignore"):
-            capital_before = base_capital + np.concatenate(([0.0], np.cumsum(pnl[:-1])))
-            if not _usable_capital(capital_before):
-                return _no_data()
-            return _finite_or_empty(pnl / capital_before)
+        return _pnl_returns(series.pnl, base_capital=base_capital, capital_label=capital_label)
     return _no_data()

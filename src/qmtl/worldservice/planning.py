@@ -9,8 +9,10 @@ no ``strategy_alloc_before_total`` of its own). The etag of the state used is ke
 apply can refuse to record a plan whose "before" changed in the meantime.
 
 v2 responses carry ``alpha_metrics`` (``qmtl.engine.alpha.alpha_envelope``: zeros without
-data) and the caller's ``rebalance_intent`` (``{"meta": {}}`` when absent); v1 responses
-have neither key (``qmtl.contracts.render_response``).
+data, and a ``coverage`` block saying so) and the caller's ``rebalance_intent``
+(``{"meta": {}}`` when absent); v1 responses have neither key
+(``qmtl.contracts.render_response``). An ``alpha_series`` that cannot be used is a 422 whose
+``loc`` names it (``["body", "alpha_series", "per_world", "w1", "pnl"]``), never zeros.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from qmtl.contracts import (
 )
 from qmtl.contracts.errors import OverlayConfigRequired, RebalanceModeUnsupported
 from qmtl.engine import alpha_envelope, plan_rebalance
-from qmtl.engine.alpha_input import AlphaInputError
+from qmtl.engine.alpha_input import AlphaInputError, AlphaSeriesUnusable
 from qmtl.web.gcpause import gc_paused
 
 from .bodies import validation_error
@@ -103,13 +105,16 @@ def served_response(request: MultiWorldRebalanceRequest, *, version: int,
     Raises:
         RebalanceModeUnsupported, OverlayConfigRequired, OverlayConfigInvalid,
         PlanInputInvalid: from the engine.
-        RequestValidationError: ``alpha_series`` that the metrics cannot use (422).
+        RequestValidationError: ``alpha_series`` that the metrics cannot use (422, ``loc``
+            = ``["body", "alpha_series", …]`` down to the series field or element).
     """
     response = plan_rebalance(request)
     if version < 2:
         return response
     try:
         envelope = alpha_envelope(request, response, periods_per_year=periods_per_year)
+    except AlphaSeriesUnusable as exc:
+        raise validation_error(("body", *exc.loc), str(exc)) from exc
     except AlphaInputError as exc:
         raise validation_error(("body", "alpha_series"), f"{exc.field}: {exc}") from exc
     return response.model_copy(update={
