@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from qmtl.cli._io import (
     EXIT_BAD_INPUT,
@@ -107,5 +108,6 @@ def plan_command(
     except QmtlError as exc:
         report_qmtl_error(exc, code=EXIT_BAD_INPUT)
     except AlphaSeriesUnusable as exc:
-        fail(f"{exc.field}: {exc}", code=EXIT_BAD_INPUT)
+        # escape: "[w1]" in the path would otherwise be read as rich markup and vanish
+        fail(escape(f"{exc.field}: {exc}"), code=EXIT_BAD_INPUT)
     emit(document, output, table=print_plan)

@@ -2,8 +2,9 @@
 
 :class:`AlphaPerformance` keeps the last ``window`` observed per-period returns of one
 strategy in one world and recomputes the six metrics with
-:func:`qmtl.engine.alpha.alpha_performance` — the same function the WorldService uses, so the
-SDK's numbers and the plan's ``alpha_metrics`` agree on the same series. Cost per update:
+:func:`qmtl.engine.alpha.alpha_performance_detail` — the same function the WorldService uses,
+so the SDK's numbers and the plan's ``alpha_metrics`` agree on the same series; its
+``undefined`` names the metrics reported as 0.0 because they are undefined. Cost per update:
 O(window).
 
 :class:`AlphaPerformanceGauges` exports every metric as a gauge
@@ -21,7 +22,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Gauge
 
 from qmtl.contracts import ALPHA_METRIC_KEYS, ALPHA_PREFIX, zero_metrics
-from qmtl.engine.alpha import DEFAULT_PERIODS_PER_YEAR, alpha_performance
+from qmtl.engine.alpha import DEFAULT_PERIODS_PER_YEAR, alpha_performance_detail
 from qmtl.engine.alpha_input import AlphaInputError, check_finite, check_periods_per_year
 
 __all__ = [
@@ -81,6 +82,7 @@ class AlphaPerformance:
         self.transaction_cost = check_finite("transaction_cost", transaction_cost)
         self._returns: deque[float] = deque(maxlen=window)
         self._metrics = zero_metrics()
+        self._undefined: tuple[str, ...] = ALPHA_METRIC_KEYS
         self.missing = 0
         """Updates that carried no observation (``None`` or NaN)."""
 
@@ -93,6 +95,13 @@ class AlphaPerformance:
     def metrics(self) -> dict[str, float]:
         """The six metrics of the current window (all 0.0 before the first observation)."""
         return dict(self._metrics)
+
+    @property
+    def undefined(self) -> tuple[str, ...]:
+        """The keys of :attr:`metrics` that are ``0.0`` because they are undefined for the
+        current window (e.g. profit factor without a losing period; all six before the first
+        observation), in ``ALPHA_METRIC_KEYS`` order."""
+        return self._undefined
 
     def __len__(self) -> int:
         return len(self._returns)
@@ -119,11 +128,13 @@ class AlphaPerformance:
         return self._recompute()
 
     def _recompute(self) -> dict[str, float]:
-        self._metrics = alpha_performance(
+        detail = alpha_performance_detail(
             np.fromiter(self._returns, dtype=np.float64, count=len(self._returns)),
             periods_per_year=self.periods_per_year, risk_free=self.risk_free,
             transaction_cost=self.transaction_cost,
         )
+        self._metrics = detail.metrics
+        self._undefined = detail.undefined
         return self.metrics
 
     def extend(self, returns: Iterable[Any]) -> dict[str, float]:

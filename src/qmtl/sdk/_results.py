@@ -4,6 +4,11 @@ A :class:`RebalanceResult` exposes the raw ``document``, the ``schema_version`` 
 at and its parsed ``alpha_metrics`` — only when the document is v2 *and* carries the
 envelope. A v1 document gives ``None`` even if it has a stray ``alpha_metrics`` key: v1 has no
 metrics, and reading them anyway would be the silent mis-parse SPEC 1 forbids.
+
+A metric reported as ``0.0`` may be a real zero, a value undefined for its series (profit
+factor without a losing period) or "no data". :meth:`RebalanceResult.undefined` and
+:meth:`RebalanceResult.observations` read the envelope's ``coverage`` block to tell them apart;
+both answer ``None`` when the WorldService sent no coverage (an older version).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from qmtl.contracts import AlphaMetricsEnvelope, parse_alpha_metrics
+from qmtl.contracts import AlphaCoverage, AlphaMetricsEnvelope, SeriesCoverage, parse_alpha_metrics
 
 from ._errors import GatewayError
 
@@ -67,3 +72,36 @@ class RebalanceResult:
         """The apply/execute run id, when the document has one."""
         value = self.document.get("run_id")
         return value if isinstance(value, str) else None
+
+    @property
+    def coverage(self) -> AlphaCoverage | None:
+        """The envelope's ``coverage`` block, or ``None`` (v1, or a WorldService without it)."""
+        return self.alpha_metrics.coverage if self.alpha_metrics is not None else None
+
+    def _entry(self, world_id: str, strategy_id: str | None) -> SeriesCoverage | None:
+        coverage = self.coverage
+        if coverage is None:
+            return None
+        if strategy_id is None:
+            return coverage.per_world.get(world_id)
+        return coverage.per_strategy.get(strategy_id, {}).get(world_id)
+
+    def undefined(self, world_id: str, strategy_id: str | None = None) -> frozenset[str] | None:
+        """The metric keys reported as the ``0.0`` default because they are undefined.
+
+        Args:
+            world_id: the world.
+            strategy_id: a strategy of that world, or ``None`` for the world's own entry.
+
+        Returns:
+            The keys (all six when the entry had no data), or ``None`` when the coverage of
+            that entry is unknown.
+        """
+        entry = self._entry(world_id, strategy_id)
+        return frozenset(entry.undefined) if entry is not None else None
+
+    def observations(self, world_id: str, strategy_id: str | None = None) -> int | None:
+        """How many periods the entry's metrics were computed from (0 = no data), or
+        ``None`` when its coverage is unknown."""
+        entry = self._entry(world_id, strategy_id)
+        return entry.observations if entry is not None else None
