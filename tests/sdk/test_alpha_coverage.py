@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from qmtl.contracts import ALPHA_METRIC_KEYS
+from qmtl.contracts import ALPHA_METRIC_KEYS, CloudEvent
 from qmtl.sdk import AlphaPerformance, GatewayClient, GatewayHTTPError, RebalanceResult, Runner
+from qmtl.sdk._event_model import parse_relay_message
 from tests.cli._up import QmtlUp
 
 from .conftest import book
@@ -86,3 +87,22 @@ async def test_unusable_series_is_a_422_naming_it(up_v2: QmtlUp) -> None:
     assert (info.value.status_code, info.value.code) == (422, "E_VALIDATION")
     [error] = info.value.detail
     assert error["loc"] == ["body", "alpha_series", "per_world", "wa", "equity", 1]
+
+
+def test_event_slice_keeps_its_coverage() -> None:
+    data = {
+        "world_id": "w1",
+        "plan": {"world_id": "w1", "scale_world": 1.0, "scale_by_strategy": {}, "deltas": []},
+        "version": 2, "schema_version": 2, "compat_rebalance_v2": True, "run_id": "r-1",
+        "seq": 1, "idempotency_key": "k-1", "rebalance_intent": {"meta": {}},
+        "alpha_metrics": {
+            "per_world": {"w1": dict.fromkeys(ALPHA_METRIC_KEYS, 0.0)}, "per_strategy": {},
+            "coverage": {"per_world": {"w1": {"observations": 0,
+                                              "undefined": list(ALPHA_METRIC_KEYS)}},
+                         "per_strategy": {}},
+        },
+    }
+    cloud = CloudEvent(id="e-1", source="test", type="rebalancing_planned", data=data)
+    event = parse_relay_message({**cloud.model_dump(mode="json"), "seq": 1})
+    assert event.alpha_metrics is not None and event.alpha_metrics.coverage is not None
+    assert event.alpha_metrics.coverage.per_world["w1"].observations == 0

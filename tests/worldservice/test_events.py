@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from qmtl.contracts import (
+    ALPHA_METRIC_KEYS,
     CONTROLBUS_TOPIC_REBALANCING,
     ComponentHealth,
     parse_rebalancing_planned,
@@ -64,15 +65,27 @@ async def test_v2_event_carries_this_worlds_slice_and_the_intent(
     envelope = applied["alpha_metrics"]
     w1 = parse_rebalancing_planned(events["w1"])
     assert w1.version == w1.schema_version == 2 and w1.compat_rebalance_v2 is True
+    # coverage, cut the same way: w1 has 3 returns with gains and losses (all defined);
+    # s3 in w2 has 2 gains (no losing period, no drawdown); the rest has no data.
+    no_data = {"observations": 0, "undefined": list(ALPHA_METRIC_KEYS)}
     assert events["w1"].data["alpha_metrics"] == {
         "per_world": {"w1": envelope["per_world"]["w1"]},
         "per_strategy": {"s1": {"w1": envelope["per_strategy"]["s1"]["w1"]},
                          "s2": {"w1": envelope["per_strategy"]["s2"]["w1"]}},
+        "coverage": {"per_world": {"w1": {"observations": 3, "undefined": []}},
+                     "per_strategy": {"s1": {"w1": no_data}, "s2": {"w1": no_data}}},
     }
     assert events["w2"].data["alpha_metrics"] == {
         "per_world": {"w2": envelope["per_world"]["w2"]},
         "per_strategy": {"s3": {"w2": envelope["per_strategy"]["s3"]["w2"]}},
+        "coverage": {"per_world": {"w2": no_data},
+                     "per_strategy": {"s3": {"w2": {"observations": 2, "undefined": [
+                         "alpha_performance.profit_factor", "alpha_performance.car_mdd",
+                         "alpha_performance.rar_mdd"]}}}},
     }
+    slice_w2 = parse_rebalancing_planned(events["w2"]).alpha_metrics
+    assert slice_w2 is not None and slice_w2.coverage is not None
+    assert slice_w2.coverage.per_strategy["s3"]["w2"].observations == 2
     assert events["w2"].data["alpha_metrics"]["per_strategy"]["s3"]["w2"][
         "alpha_performance.win_ratio"] == 1.0  # both returns positive: 2/2
     for event in events.values():

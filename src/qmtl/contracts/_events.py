@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ._alpha import MetricValues
+from ._alpha import AlphaCoverage, MetricValues
 from ._canonical import sha256_hex
 from ._request import RebalanceIntent
 from ._response import OverlayDelta, RebalancePlan
@@ -53,17 +53,19 @@ class CloudEvent(BaseModel):
     data: dict[str, Any]
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class WorldAlphaSlice(BaseModel):
-    """This world's part of the alpha envelope: its metrics and its strategies' metrics."""
+    """This world's part of the alpha envelope: its metrics, its strategies' metrics and,
+    when the producer sent one, their ``coverage`` (SPEC 2.4)."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     per_world: dict[str, MetricValues] = Field(default_factory=dict)
     per_strategy: dict[str, dict[str, MetricValues]] = Field(default_factory=dict)
-
-
-def _is_none(value: object) -> bool:
-    return value is None
+    coverage: AlphaCoverage | None = Field(default=None, exclude_if=_is_none)
 
 
 class RebalancingPlannedData(BaseModel):

@@ -63,7 +63,10 @@ class AlphaInputError(ValueError):
 
 
 def dotted_path(loc: Iterable[str | int]) -> str:
-    """``("alpha_series", "per_world", "w1", "equity", 2)`` → ``alpha_series.per_world.w1.equity[2]``."""
+    """The dotted form of a location.
+
+    ``("alpha_series", "per_world", "w1", "equity", 2)`` → ``alpha_series.per_world.w1.equity[2]``.
+    """
     text = ""
     for part in loc:
         if isinstance(part, int):

@@ -38,14 +38,9 @@ class WorldEvent:
     data: dict[str, Any]
 
 
-def alpha_slice(alpha_metrics: Mapping[str, Any], world_id: str) -> dict[str, Any]:
-    """``{"per_world": {w: …}, "per_strategy": {s: {w: …}}}`` for one world ``w``.
-
-    Strategies are those with an entry for ``w`` in the envelope (the envelope has one for
-    every strategy of every planned world).
-    """
-    per_world = alpha_metrics.get("per_world", {})
-    per_strategy = alpha_metrics.get("per_strategy", {})
+def _world_part(envelope: Mapping[str, Any], world_id: str) -> dict[str, Any]:
+    per_world = envelope.get("per_world", {})
+    per_strategy = envelope.get("per_strategy", {})
     return {
         "per_world": {world_id: per_world[world_id]} if world_id in per_world else {},
         "per_strategy": {
@@ -54,6 +49,20 @@ def alpha_slice(alpha_metrics: Mapping[str, Any], world_id: str) -> dict[str, An
             if world_id in by_world
         },
     }
+
+
+def alpha_slice(alpha_metrics: Mapping[str, Any], world_id: str) -> dict[str, Any]:
+    """``{"per_world": {w: …}, "per_strategy": {s: {w: …}}, "coverage": {…}}`` for one world
+    ``w``; ``coverage`` (the same shape, cut the same way) only when the envelope has one.
+
+    Strategies are those with an entry for ``w`` in the envelope (the envelope has one for
+    every strategy of every planned world).
+    """
+    sliced = _world_part(alpha_metrics, world_id)
+    coverage = alpha_metrics.get("coverage")
+    if isinstance(coverage, Mapping):
+        sliced["coverage"] = _world_part(coverage, world_id)
+    return sliced
 
 
 def build_world_events(body: Mapping[str, Any], *, version: int, compat_rebalance_v2: bool,
