@@ -19,7 +19,8 @@ CONTRACT_PAGES = [DOCS / "contract.md", DOCS / "ko" / "contract.md"]
 WIRE_MODELS: list[type[BaseModel]] = [
     c.PositionSlice, c.OverlayConfig, c.RebalanceIntent, c.Series, c.AlphaSeries,
     c.MultiWorldRebalanceRequest, c.SymbolDelta, c.OverlayDelta, c.RebalancePlan,
-    c.MultiWorldRebalanceResponse, c.ApplyResponse, c.AlphaMetricsEnvelope, c.CloudEvent,
+    c.MultiWorldRebalanceResponse, c.ApplyResponse, c.AlphaMetricsEnvelope, c.AlphaCoverage,
+    c.SeriesCoverage, c.CloudEvent,
     c.RebalancingPlannedData, c.WorldAlphaSlice, c.Order, c.SharedAccountSummary,
     c.ExecuteResponse, c.GatewayHealth, c.GatewayCapabilities, c.WorldServiceHealth,
     c.ComponentHealth, c.OutboxHealth, c.AllocationUpsert, c.AllocationState,
