@@ -60,7 +60,7 @@ async def test_negotiation_table(sqlite_dsn: str, endpoint: str, compat: bool, r
             assert "alpha_metrics" not in payload
             assert "rebalance_intent" not in payload
         else:
-            assert set(payload["alpha_metrics"]) == {"per_world", "per_strategy"}
+            assert set(payload["alpha_metrics"]) == {"per_world", "per_strategy", "coverage"}
             assert payload["rebalance_intent"] == {"meta": {"ticket": "DESK-1"}}
         if endpoint.endswith("apply"):
             assert payload["run_id"] and payload["etag"]
