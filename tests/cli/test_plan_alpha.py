@@ -15,13 +15,17 @@ runner = CliRunner(env={"QMTL_GATEWAY_URL": None})
 
 def _request(tmp_path: Path, alpha_series: dict[str, object]) -> Path:
     path = tmp_path / "request.json"
-    path.write_text(json.dumps({
-        "total_equity": 1000.0,
-        "world_alloc_before": {"w1": 0.5},
-        "world_alloc_after": {"w1": 0.5, "w2": 0.2},
-        "schema_version": 2,
-        "alpha_series": alpha_series,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "total_equity": 1000.0,
+                "world_alloc_before": {"w1": 0.5},
+                "world_alloc_after": {"w1": 0.5, "w2": 0.2},
+                "schema_version": 2,
+                "alpha_series": alpha_series,
+            }
+        )
+    )
     return path
 
 

@@ -180,8 +180,12 @@ def test_an_envelope_without_coverage_parses_as_unknown_coverage() -> None:
 @pytest.mark.parametrize("bad", [True, -1, 1.5, "3", None, [3]])
 def test_parse_drops_coverage_entries_with_a_bad_count(bad: Any) -> None:
     envelope = parse_alpha_metrics(
-        {"coverage": {"per_world": {"w1": {"observations": bad}, "w2": {"observations": 2}},
-                      "per_strategy": {"s1": {"w1": {"observations": bad}}, "s2": "x"}}}
+        {
+            "coverage": {
+                "per_world": {"w1": {"observations": bad}, "w2": {"observations": 2}},
+                "per_strategy": {"s1": {"w1": {"observations": bad}}, "s2": "x"},
+            }
+        }
     )
     assert envelope is not None
     assert envelope.coverage == AlphaCoverage(
@@ -192,9 +196,17 @@ def test_parse_drops_coverage_entries_with_a_bad_count(bad: Any) -> None:
 
 def test_parse_keeps_only_known_undefined_keys() -> None:
     envelope = parse_alpha_metrics(
-        {"coverage": {"per_world": {"w1": {"observations": 1,
-                                           "undefined": [PF, "alpha_performance.sortino", 7],
-                                           "future": True}}}}
+        {
+            "coverage": {
+                "per_world": {
+                    "w1": {
+                        "observations": 1,
+                        "undefined": [PF, "alpha_performance.sortino", 7],
+                        "future": True,
+                    }
+                }
+            }
+        }
     )
     assert envelope is not None and envelope.coverage is not None
     assert envelope.coverage.per_world["w1"] == SeriesCoverage(observations=1, undefined=[PF])
@@ -213,7 +225,8 @@ def test_an_older_reader_ignores_coverage() -> None:
         per_strategy: dict[str, dict[str, dict[str, float]]]
 
     envelope = AlphaMetricsEnvelope(
-        per_world={"w1": zero_metrics()}, per_strategy={},
+        per_world={"w1": zero_metrics()},
+        per_strategy={},
         coverage=AlphaCoverage(per_world={"w1": SeriesCoverage(observations=0)}),
     )
     older = OlderEnvelope.model_validate_json(envelope.model_dump_json())

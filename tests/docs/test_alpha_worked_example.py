@@ -76,11 +76,12 @@ def original(returns: list[float]) -> dict[str, float]:
 
 def _example(page: Path) -> tuple[list[float], float, dict[str, tuple[str, str]]]:
     text = page.read_text()
-    [example] = [b.body for b in blocks(page)
-                 if b.lang == "json" and '"periods_per_year"' in b.body]
+    [example] = [
+        b.body for b in blocks(page) if b.lang == "json" and '"periods_per_year"' in b.body
+    ]
     data = json.loads(example)
-    after = text[text.index(example):]
-    section = after[:after.index("\n## ")]
+    after = text[text.index(example) :]
+    section = after[: after.index("\n## ")]
     rows = {key: (ours, theirs) for key, ours, theirs in ROW.findall(section)}
     return [float(r) for r in data["returns"]], float(data["periods_per_year"]), rows
 
@@ -88,7 +89,7 @@ def _example(page: Path) -> tuple[list[float], float, dict[str, tuple[str, str]]
 def _matches(printed: str, value: float) -> bool:
     # The printed number is the value rounded to the printed decimals.
     decimals = len(printed.split(".")[1])
-    return abs(float(printed) - value) <= 0.5 * 10.0 ** -decimals + 1e-12
+    return abs(float(printed) - value) <= 0.5 * 10.0**-decimals + 1e-12
 
 
 @pytest.mark.parametrize("page", PAGES, ids=["en", "ko"])
@@ -97,10 +98,12 @@ def test_worked_example_numbers(page: Path) -> None:
     assert returns == [0.10, -0.05, -0.05, 0.0, 0.08] and periods == 12
     assert set(rows) == set(KEYS)
     ours, theirs = standard(returns, periods), original(returns)
-    wrong = [(key, printed, round(value, 6))
-             for key in KEYS
-             for printed, value in ((rows[key][0], ours[key]), (rows[key][1], theirs[key]))
-             if not _matches(printed, value)]
+    wrong = [
+        (key, printed, round(value, 6))
+        for key in KEYS
+        for printed, value in ((rows[key][0], ours[key]), (rows[key][1], theirs[key]))
+        if not _matches(printed, value)
+    ]
     assert wrong == []
 
 

@@ -271,10 +271,14 @@ def test_strategy_pnl_uses_its_own_capital_when_given() -> None:
         # w3 is not in world_alloc_before: B = 1000 × 0 = 0, P&L cannot become returns
         ({"per_world": {"w3": {"pnl": [1.0, -2.0]}}}, ("alpha_series", "per_world", "w3", "pnl")),
         # s3 falls back to w1's B = 100; 100 - 100 = 0 before the second period
-        ({"per_strategy": {"s3": {"w1": {"pnl": [-100.0, 5.0]}}}},
-         ("alpha_series", "per_strategy", "s3", "w1", "pnl", 1)),
-        ({"per_strategy": {"s1": {"w1": {"equity": [40.0, 0.0, 3.0]}}}},
-         ("alpha_series", "per_strategy", "s1", "w1", "equity", 1)),
+        (
+            {"per_strategy": {"s3": {"w1": {"pnl": [-100.0, 5.0]}}}},
+            ("alpha_series", "per_strategy", "s3", "w1", "pnl", 1),
+        ),
+        (
+            {"per_strategy": {"s1": {"w1": {"equity": [40.0, 0.0, 3.0]}}}},
+            ("alpha_series", "per_strategy", "s1", "w1", "equity", 1),
+        ),
     ],
 )
 def test_unusable_series_is_an_error_located_in_the_request(

@@ -43,8 +43,11 @@ def test_coverage_passes_through_the_gateway(stack: Stack) -> None:
     coverage = answer.json()["alpha_metrics"]["coverage"]
     assert coverage["per_strategy"]["s1"]["w1"] == {
         "observations": 2,
-        "undefined": ["alpha_performance.profit_factor", "alpha_performance.car_mdd",
-                      "alpha_performance.rar_mdd"],
+        "undefined": [
+            "alpha_performance.profit_factor",
+            "alpha_performance.car_mdd",
+            "alpha_performance.rar_mdd",
+        ],
     }
     assert coverage["per_world"]["w2"]["observations"] == 0
     assert len(coverage["per_world"]["w2"]["undefined"]) == 6

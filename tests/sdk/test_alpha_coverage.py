@@ -22,19 +22,26 @@ RAR = "alpha_performance.rar_mdd"
 
 
 def _document(coverage: Any) -> dict[str, Any]:
-    envelope: dict[str, Any] = {"per_world": {"w1": dict.fromkeys(ALPHA_METRIC_KEYS, 0.0)},
-                                "per_strategy": {}}
+    envelope: dict[str, Any] = {
+        "per_world": {"w1": dict.fromkeys(ALPHA_METRIC_KEYS, 0.0)},
+        "per_strategy": {},
+    }
     if coverage is not None:
         envelope["coverage"] = coverage
-    return {"schema_version": 2, "per_world": {}, "global_deltas": [],
-            "alpha_metrics": envelope}
+    return {"schema_version": 2, "per_world": {}, "global_deltas": [], "alpha_metrics": envelope}
 
 
 def test_result_reads_coverage() -> None:
-    result = RebalanceResult.from_document(_document({
-        "per_world": {"w1": {"observations": 3, "undefined": [PF]}},
-        "per_strategy": {"s1": {"w1": {"observations": 0, "undefined": list(ALPHA_METRIC_KEYS)}}},
-    }))
+    result = RebalanceResult.from_document(
+        _document(
+            {
+                "per_world": {"w1": {"observations": 3, "undefined": [PF]}},
+                "per_strategy": {
+                    "s1": {"w1": {"observations": 0, "undefined": list(ALPHA_METRIC_KEYS)}}
+                },
+            }
+        )
+    )
     assert result.undefined("w1") == frozenset({PF})
     assert result.observations("w1") == 3
     assert result.undefined("w1", "s1") == frozenset(ALPHA_METRIC_KEYS)
@@ -79,8 +86,7 @@ async def test_runner_result_reports_coverage(up_v2: QmtlUp) -> None:
 
 @pytest.mark.e2e
 async def test_unusable_series_is_a_422_naming_it(up_v2: QmtlUp) -> None:
-    body = book(schema_version=2,
-                alpha_series={"per_world": {"wa": {"equity": [100.0, 0.0, 5.0]}}})
+    body = book(schema_version=2, alpha_series={"per_world": {"wa": {"equity": [100.0, 0.0, 5.0]}}})
     async with GatewayClient(up_v2.gateway_url) as client:
         with pytest.raises(GatewayHTTPError) as info:
             await client.plan(body)
@@ -93,13 +99,20 @@ def test_event_slice_keeps_its_coverage() -> None:
     data = {
         "world_id": "w1",
         "plan": {"world_id": "w1", "scale_world": 1.0, "scale_by_strategy": {}, "deltas": []},
-        "version": 2, "schema_version": 2, "compat_rebalance_v2": True, "run_id": "r-1",
-        "seq": 1, "idempotency_key": "k-1", "rebalance_intent": {"meta": {}},
+        "version": 2,
+        "schema_version": 2,
+        "compat_rebalance_v2": True,
+        "run_id": "r-1",
+        "seq": 1,
+        "idempotency_key": "k-1",
+        "rebalance_intent": {"meta": {}},
         "alpha_metrics": {
-            "per_world": {"w1": dict.fromkeys(ALPHA_METRIC_KEYS, 0.0)}, "per_strategy": {},
-            "coverage": {"per_world": {"w1": {"observations": 0,
-                                              "undefined": list(ALPHA_METRIC_KEYS)}},
-                         "per_strategy": {}},
+            "per_world": {"w1": dict.fromkeys(ALPHA_METRIC_KEYS, 0.0)},
+            "per_strategy": {},
+            "coverage": {
+                "per_world": {"w1": {"observations": 0, "undefined": list(ALPHA_METRIC_KEYS)}},
+                "per_strategy": {},
+            },
         },
     }
     cloud = CloudEvent(id="e-1", source="test", type="rebalancing_planned", data=data)

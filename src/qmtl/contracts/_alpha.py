@@ -160,13 +160,17 @@ def parse_coverage(payload: Any) -> AlphaCoverage | None:
         return None
     per_strategy_raw = payload.get("per_strategy")
     per_strategy = (
-        {str(s): _parse_by_world(worlds) for s, worlds in per_strategy_raw.items()
-         if isinstance(worlds, Mapping)}
+        {
+            str(s): _parse_by_world(worlds)
+            for s, worlds in per_strategy_raw.items()
+            if isinstance(worlds, Mapping)
+        }
         if isinstance(per_strategy_raw, Mapping)
         else {}
     )
-    return AlphaCoverage(per_world=_parse_by_world(payload.get("per_world")),
-                         per_strategy=per_strategy)
+    return AlphaCoverage(
+        per_world=_parse_by_world(payload.get("per_world")), per_strategy=per_strategy
+    )
 
 
 def parse_alpha_metrics(payload: Any) -> AlphaMetricsEnvelope | None:
@@ -196,5 +200,8 @@ def parse_alpha_metrics(payload: Any) -> AlphaMetricsEnvelope | None:
                 per_strategy[str(strategy)] = {
                     str(w): sanitize_metrics(v) for w, v in worlds.items()
                 }
-    return AlphaMetricsEnvelope(per_world=per_world, per_strategy=per_strategy,
-                                coverage=parse_coverage(payload.get("coverage")))
+    return AlphaMetricsEnvelope(
+        per_world=per_world,
+        per_strategy=per_strategy,
+        coverage=parse_coverage(payload.get("coverage")),
+    )

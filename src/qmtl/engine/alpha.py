@@ -291,14 +291,24 @@ def alpha_performance(
     ).metrics
 
 
-def _series_result(series: Series | None, *, base_capital: float, capital_label: str,
-                   periods_per_year: float, loc: tuple[str, ...]) -> AlphaResult:
+def _series_result(
+    series: Series | None,
+    *,
+    base_capital: float,
+    capital_label: str,
+    periods_per_year: float,
+    loc: tuple[str, ...],
+) -> AlphaResult:
     if series is None:
-        return AlphaResult(metrics=dict.fromkeys(ALPHA_METRIC_KEYS, 0.0), observations=0,
-                           undefined=ALPHA_METRIC_KEYS)
+        return AlphaResult(
+            metrics=dict.fromkeys(ALPHA_METRIC_KEYS, 0.0),
+            observations=0,
+            undefined=ALPHA_METRIC_KEYS,
+        )
     try:
-        returns = returns_from_series(series, base_capital=base_capital,
-                                      capital_label=capital_label)
+        returns = returns_from_series(
+            series, base_capital=base_capital, capital_label=capital_label
+        )
     except AlphaSeriesUnusable as exc:
         raise exc.under(*loc) from exc
     return alpha_performance_detail(returns, periods_per_year=periods_per_year)
@@ -359,10 +369,15 @@ def alpha_envelope(
     for world_id, plan in response.per_world.items():
         world_base = equity * world_before.get(world_id, 0.0)
         world_label = f"total_equity × world_alloc_before[{world_id}]" + (
-            "" if world_id in world_before else " (no entry: 0)")
+            "" if world_id in world_before else " (no entry: 0)"
+        )
         result = _series_result(
-            world_series.get(world_id), base_capital=world_base, capital_label=world_label,
-            periods_per_year=periods, loc=("alpha_series", "per_world", world_id))
+            world_series.get(world_id),
+            base_capital=world_base,
+            capital_label=world_label,
+            periods_per_year=periods,
+            loc=("alpha_series", "per_world", world_id),
+        )
         per_world[world_id] = result.metrics
         coverage.per_world[world_id] = _coverage(result)
         strategies = set(plan.scale_by_strategy).union(
@@ -377,10 +392,12 @@ def alpha_envelope(
                 base = equity * ratio
                 label = f"total_equity × strategy_alloc_before_total[{world_id}][{strategy_id}]"
             result = _series_result(
-                strategy_series.get(strategy_id, {}).get(world_id), base_capital=base,
-                capital_label=label, periods_per_year=periods,
-                loc=("alpha_series", "per_strategy", strategy_id, world_id))
+                strategy_series.get(strategy_id, {}).get(world_id),
+                base_capital=base,
+                capital_label=label,
+                periods_per_year=periods,
+                loc=("alpha_series", "per_strategy", strategy_id, world_id),
+            )
             per_strategy.setdefault(strategy_id, {})[world_id] = result.metrics
             coverage.per_strategy.setdefault(strategy_id, {})[world_id] = _coverage(result)
-    return AlphaMetricsEnvelope(per_world=per_world, per_strategy=per_strategy,
-                                coverage=coverage)
+    return AlphaMetricsEnvelope(per_world=per_world, per_strategy=per_strategy, coverage=coverage)

@@ -255,7 +255,8 @@ def _equity_returns(values: list[float | None]) -> FloatArray:
         raise AlphaSeriesUnusable(
             f"equity[{index[at]}] is {float(divisors[at])!r}: every value but the last must be "
             "> 0, since the next period's return divides by it (a curve may end at 0: ruin)",
-            loc=("equity", int(index[at])))
+            loc=("equity", int(index[at])),
+        )
     with np.errstate(over="ignore"):
         returns = np.diff(equity) / divisors
     overflow = ~np.isfinite(returns)
@@ -263,19 +264,24 @@ def _equity_returns(values: list[float | None]) -> FloatArray:
         at = _first(overflow)
         raise AlphaSeriesUnusable(
             f"the return from equity[{index[at]}] to equity[{index[at + 1]}] does not fit "
-            "in a float64", loc=("equity", int(index[at + 1])))
+            "in a float64",
+            loc=("equity", int(index[at + 1])),
+        )
     return returns
 
 
-def _pnl_returns(values: list[float | None], *, base_capital: float | None,
-                 capital_label: str) -> FloatArray:
+def _pnl_returns(
+    values: list[float | None], *, base_capital: float | None, capital_label: str
+) -> FloatArray:
     pnl, index = _observed(values)
     if pnl.size == 0:
         return _no_data()
     if base_capital is None or not base_capital > 0:
         raise AlphaSeriesUnusable(
             f"pnl needs a capital base > 0 to become returns; {capital_label} is "
-            f"{0.0 if base_capital is None else base_capital!r}", loc=("pnl",))
+            f"{0.0 if base_capital is None else base_capital!r}",
+            loc=("pnl",),
+        )
     with np.errstate(over="ignore", invalid="ignore"):
         capital_before = base_capital + np.concatenate(([0.0], np.cumsum(pnl[:-1])))
         bad = ~(np.isfinite(capital_before) & (capital_before > 0))
@@ -284,19 +290,22 @@ def _pnl_returns(values: list[float | None], *, base_capital: float | None,
             raise AlphaSeriesUnusable(
                 f"the capital before pnl[{index[at]}] ({capital_label} + the earlier pnl = "
                 f"{float(capital_before[at])!r}) is not a finite number > 0, so its return "
-                "has no meaning", loc=("pnl", int(index[at])))
+                "has no meaning",
+                loc=("pnl", int(index[at])),
+            )
         returns = pnl / capital_before
     overflow = ~np.isfinite(returns)
     if overflow.any():
         at = _first(overflow)
         raise AlphaSeriesUnusable(
-            f"the return of pnl[{index[at]}] does not fit in a float64",
-            loc=("pnl", int(index[at])))
+            f"the return of pnl[{index[at]}] does not fit in a float64", loc=("pnl", int(index[at]))
+        )
     return returns
 
 
-def returns_from_series(series: Series, *, base_capital: float | None,
-                        capital_label: str = "the base capital") -> FloatArray:
+def returns_from_series(
+    series: Series, *, base_capital: float | None, capital_label: str = "the base capital"
+) -> FloatArray:
     """Turn a wire :class:`~qmtl.contracts.Series` into simple per-period returns.
 
     The first field present wins:
