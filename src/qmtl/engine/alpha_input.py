@@ -90,10 +90,9 @@ class AlphaSeriesUnusable(AlphaInputError):
         self.loc: tuple[str | int, ...] = tuple(loc)
         super().__init__(message, field=dotted_path(self.loc))
 
-    def under(self, *prefix: str | int, context: str = "") -> AlphaSeriesUnusable:
+    def under(self, *prefix: str | int) -> AlphaSeriesUnusable:
         """The same error located under ``prefix`` (e.g. the request path of the series)."""
-        message = f"{self.args[0]}{context}"
-        return AlphaSeriesUnusable(message, loc=(*prefix, *self.loc))
+        return AlphaSeriesUnusable(str(self.args[0]), loc=(*prefix, *self.loc))
 
 
 def _is_number(value: Any) -> bool:
