@@ -30,10 +30,11 @@ from starlette.routing import Route
 from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.engine import plan_rebalance
 
-__all__ = ["OriginalV1Request", "original_v1_app", "pydantic_v1_app", "scripted_app"]
+__all__ = ["OriginalV1Request", "original_v1_app", "pydantic_v1_app", "scripted_app",
+           "v1_plan"]
 
 
-def _v1_plan(body: dict[str, Any]) -> dict[str, Any]:
+def v1_plan(body: dict[str, Any]) -> dict[str, Any]:
     response = plan_rebalance(MultiWorldRebalanceRequest.model_validate(body))
     return response.model_dump(mode="json", exclude_none=True,
                                exclude={"alpha_metrics", "rebalance_intent", "schema_version"})
@@ -81,7 +82,7 @@ def original_v1_app() -> FastAPI:
 
     @app.post("/rebalancing/plan")
     async def plan(request: OriginalV1Request) -> dict[str, Any]:
-        return _v1_plan(request.model_dump(exclude_none=True))
+        return v1_plan(request.model_dump(exclude_none=True))
 
     return app
 
@@ -122,7 +123,7 @@ def pydantic_v1_app() -> Starlette:
         except pydantic_v1.ValidationError as exc:
             errors = [{**err, "loc": ["body", *err["loc"]]} for err in exc.errors()]
             return JSONResponse({"detail": errors}, status_code=422)
-        return JSONResponse(_v1_plan(model.dict(exclude_none=True)))
+        return JSONResponse(v1_plan(model.dict(exclude_none=True)))
 
     return Starlette(routes=[Route("/rebalancing/plan", plan, methods=["POST"])])
 
@@ -134,7 +135,7 @@ def scripted_app(status: int, content: str | dict[str, Any] | list[Any]) -> Star
     async def plan(request: Request) -> Response:
         body = json.loads(await request.body())
         if "schema_version" not in body:
-            return JSONResponse(_v1_plan(body))
+            return JSONResponse(v1_plan(body))
         if isinstance(content, str):
             return Response(content, status_code=status, media_type="text/plain")
         return JSONResponse(content, status_code=status)

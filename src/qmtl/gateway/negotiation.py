@@ -104,10 +104,17 @@ def is_version_refusal(status: int, detail: Any) -> bool:
     return False
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} in an error body")
+
+
 def error_detail(content: bytes) -> Any:
-    """The ``detail`` of an error body (or the whole body/text when it has none)."""
+    """The ``detail`` of an error body (or the whole body/text when it has none).
+
+    A body with NaN/Infinity is kept as text: relayed JSON must stay valid JSON.
+    """
     try:
-        parsed = json.loads(content)
+        parsed = json.loads(content, parse_constant=_refuse_constant)
     except ValueError:
         return content.decode("utf-8", "replace")[:2000]
     if isinstance(parsed, dict) and "detail" in parsed:

@@ -6,12 +6,15 @@ Foreign exceptions are translated here and nowhere else::
     circuit open               -> WorldServiceUnavailable (503, fast)
     httpx.TimeoutException     -> WorldServiceTimeout     (504)
     other httpx.TransportError -> WorldServiceUnavailable (503)
-    WS 4xx/5xx                 -> UpstreamError(status, detail)  (relayed unchanged)
+    WS 4xx, 501, 502/503/504   -> UpstreamError(status, detail)  (relayed unchanged)
+    WS 500 (and other 5xx)     -> WorldServiceError       (502 E_WORLDSERVICE_ERROR + detail)
     WS 2xx breaking the schema -> WorldServiceBadResponse (502)
 
-Breaker accounting: transport errors, timeouts and 5xx answers other than 501 are failures;
-every other answer proves the WorldService is alive. Only ``GET /health`` is retried (after
-connection errors, ``retries.attempts`` tries in all).
+Breaker accounting (SPEC 6): only what says the WorldService is unwell counts as a failure —
+transport errors, timeouts and 502/503/504 answers. A 4xx or a 500 is one request's
+problem (its input), so it counts as a success: no caller can open the circuit for the
+others by sending poison. Only ``GET /health`` is retried (after connection errors,
+``retries.attempts`` tries in all).
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ from typing import Any
 import httpx
 
 from qmtl.contracts import MultiWorldRebalanceResponse
-from qmtl.contracts.errors import UpstreamError, WorldServiceTimeout, WorldServiceUnavailable
+from qmtl.contracts.errors import (
+    QmtlError,
+    UpstreamError,
+    WorldServiceError,
+    WorldServiceTimeout,
+    WorldServiceUnavailable,
+)
 
 from .breaker import BreakerState, CircuitBreaker, CircuitOpen
 from .config import GatewaySettings
@@ -34,7 +43,8 @@ from .negotiation import choose_version, error_detail, is_version_refusal, prefe
 from .outgoing import OutgoingRequest
 from .served import parse_served_response
 
-__all__ = ["PASSTHROUGH_HEADERS", "PlanResult", "WorldServiceClient", "WorldServiceProbe"]
+__all__ = ["BREAKER_FAILURE_STATUSES", "PASSTHROUGH_HEADERS", "PlanResult",
+           "WorldServiceClient", "WorldServiceProbe", "upstream_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +53,29 @@ PROBE_READ_TIMEOUT = 5.0
 
 PASSTHROUGH_HEADERS = ("idempotent-replayed", "etag")
 """WorldService response headers the gateway relays to its caller."""
+
+BREAKER_FAILURE_STATUSES = frozenset({502, 503, 504})
+"""WorldService answers that count against the circuit breaker (it, or what is in front of
+it, is unwell); every other answer proves it is up."""
+
+_RELAYED_SERVER_STATUSES = frozenset({501, *BREAKER_FAILURE_STATUSES})
+
+
+def upstream_error(status: int, detail: Any) -> QmtlError:
+    """The error for a WorldService answer ``status`` >= 400 with ``detail``.
+
+    4xx, 501 and 502/503/504 are relayed with their status and detail; a 500 (or any
+    other 5xx) becomes 502 ``E_WORLDSERVICE_ERROR`` carrying both, so the caller never
+    sees a bare 500 from the gateway.
+    """
+    if status >= 500 and status not in _RELAYED_SERVER_STATUSES:
+        message = detail.get("message") if isinstance(detail, dict) else None
+        if not isinstance(message, str):
+            message = detail if isinstance(detail, str) else None
+        reason = f": {message[:500]}" if message else ""
+        return WorldServiceError(f"the WorldService failed with HTTP {status}{reason}",
+                                 upstream_status=status, upstream=detail)
+    return UpstreamError(status, detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +206,7 @@ class WorldServiceClient:
         except BaseException:
             self.breaker.record_neutral()
             raise
-        if response.status_code >= 500 and response.status_code != 501:
+        if response.status_code in BREAKER_FAILURE_STATUSES:
             self.breaker.record_failure()
         else:
             self.breaker.record_success()
@@ -272,7 +305,7 @@ class WorldServiceClient:
                 if response.status_code < 400 and self.probe.schema_versions is None:
                     self._learned_v1_only = True
         if response.status_code >= 400:
-            raise UpstreamError(response.status_code, error_detail(response.content))
+            raise upstream_error(response.status_code, error_detail(response.content))
         model, content, served = parse_served_response(response.content, apply=route == "apply")
         passthrough = {name: response.headers[name] for name in PASSTHROUGH_HEADERS
                        if name in response.headers}
