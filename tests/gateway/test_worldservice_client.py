@@ -268,3 +268,36 @@ async def test_token_and_if_match_are_sent_and_replay_headers_come_back() -> Non
     result = await client.post_rebalance_apply(request(), if_match='"e0"')
     assert seen == {"auth": "Bearer secret", "if-match": '"e0"'}
     assert result.headers == {"idempotent-replayed": "true", "etag": '"e1"'}
+
+
+PLAN_V2: dict[str, Any] = {**PLAN_V1, "schema_version": 2,
+                           "alpha_metrics": {"per_world": {}, "per_strategy": {}},
+                           "rebalance_intent": {"meta": {}}}
+
+
+@pytest.mark.parametrize(("served", "effective_after"), [(PLAN_V1, 1), (PLAN_V2, 2)])
+async def test_a_legacy_worldservice_effective_version_is_learned_from_its_answers(
+        served: dict[str, Any], effective_after: int) -> None:
+    def ws(req: httpx.Request) -> httpx.Response:
+        if req.url.path == "/health":
+            return httpx.Response(404, json={"detail": "Not Found"})
+        return httpx.Response(200, json=served)
+
+    client, _ = client_for(ws, rebalance_schema_version=2)
+    probe = await client.refresh()
+    assert probe.status == "ok" and probe.legacy and probe.schema_versions is None
+    assert client.effective_version() == 1  # v1 always works with a legacy WorldService
+    await client.post_rebalance_plan(request())
+    assert client.effective_version() == effective_after
+    # A client asking for less teaches nothing about what the configured version gets.
+    await client.post_rebalance_plan(request(schema_version=1))
+    assert client.effective_version() == effective_after
+
+
+async def test_an_unreached_worldservice_has_no_effective_version() -> None:
+    def refuse(req: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=req)
+
+    client, _ = client_for(refuse, retries={"attempts": 1})
+    assert (await client.refresh()).status == "down"
+    assert client.effective_version() is None

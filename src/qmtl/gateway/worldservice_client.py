@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from qmtl.contracts import MultiWorldRebalanceResponse
+from qmtl.contracts import MultiWorldRebalanceResponse, best_common_version
 from qmtl.contracts.errors import (
     QmtlError,
     UpstreamError,
@@ -83,12 +83,15 @@ class WorldServiceProbe:
     """What the last ``GET /health`` of the WorldService said (immutable; replaced whole).
 
     ``schema_versions`` is ``None`` while unknown (never probed, unreachable, or a legacy
-    WorldService whose health does not list them).
+    WorldService whose health does not list them). ``legacy`` is set when the WorldService
+    predates capability reporting: its ``/health`` answered 404 (the original platform has
+    none) or answered without ``schema_versions``.
     """
 
     status: str = "unknown"
     detail: str | None = None
     schema_versions: tuple[int, ...] | None = None
+    legacy: bool = False
     alpha_metrics_required: bool | None = None
     compat_rebalance_v2: bool | None = None
     checked_at: float | None = None
@@ -115,8 +118,16 @@ def _int_list(value: Any) -> tuple[int, ...] | None:
     return tuple(sorted(set(value)))
 
 
+LEGACY_DETAIL = ("legacy WorldService: GET /health answered 404, so its schema versions are "
+                 "unknown; the effective version is learned from its answers")
+
+
 def _probe_from_health(status_code: int, body: Any) -> WorldServiceProbe:
     now = time.time()
+    if status_code == 404:
+        # The original WorldService has no /health; its routes still work. Whether they do
+        # is known from the plan/apply answers (see WorldServiceClient.routes_missing).
+        return WorldServiceProbe(status="ok", detail=LEGACY_DETAIL, legacy=True, checked_at=now)
     if not isinstance(body, dict):
         return WorldServiceProbe(status="degraded" if status_code >= 400 else "ok",
                                  detail=f"/health answered HTTP {status_code} without JSON",
@@ -126,9 +137,13 @@ def _probe_from_health(status_code: int, body: Any) -> WorldServiceProbe:
     compat = body.get("compat_rebalance_v2")
     ws_status = body.get("status")
     status = "ok" if status_code < 400 and ws_status in (None, "ok") else "degraded"
+    legacy = status_code < 400 and versions is None
     detail = None if status == "ok" else f"worldservice reports status={ws_status!r}"
+    if legacy and status == "ok":
+        detail = "legacy WorldService: its /health lists no schema_versions"
     return WorldServiceProbe(
         status=status, detail=detail, schema_versions=versions,
+        legacy=legacy,
         alpha_metrics_required=required if isinstance(required, bool) else None,
         compat_rebalance_v2=compat if isinstance(compat, bool) else None, checked_at=now,
     )
@@ -168,6 +183,11 @@ class WorldServiceClient:
         # calls send v1 at once instead of being refused first (cleared by a probe that
         # lists versions).
         self._learned_v1_only = False
+        # What a WorldService without a version list served when asked at the configured
+        # version (the effective version /health reports for it), and whether its
+        # /rebalancing routes answered 404 (a wrong URL, not a legacy WorldService).
+        self._observed_version: int | None = None
+        self.routes_missing = False
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -243,6 +263,7 @@ class WorldServiceClient:
         except (WorldServiceUnavailable, WorldServiceTimeout) as exc:
             self.probe = WorldServiceProbe(
                 status="down", detail=exc.message, schema_versions=previous.schema_versions,
+                legacy=previous.legacy,
                 alpha_metrics_required=previous.alpha_metrics_required,
                 compat_rebalance_v2=previous.compat_rebalance_v2, checked_at=time.time(),
             )
@@ -263,6 +284,22 @@ class WorldServiceClient:
         if self.probe.schema_versions is not None:
             return self.probe.schema_versions
         return (1,) if self._learned_v1_only else None
+
+    def effective_version(self) -> int | None:
+        """The version the WorldService will serve this gateway (what ``/health`` reports).
+
+        Its ``/health`` list when it has one (best common version); for a legacy
+        WorldService, the version it served when last asked at the configured version, and
+        1 before that — a legacy WorldService always answers v1 (the gateway falls back);
+        ``None`` while nothing is known.
+        """
+        configured = self.settings.rebalance_schema_version
+        if self.probe.schema_versions is not None:
+            return best_common_version(configured, list(self.probe.schema_versions))
+        if self.probe.legacy or self._learned_v1_only:
+            learned = 1 if self._learned_v1_only else self._observed_version
+            return min(learned or 1, configured)
+        return None
 
     # -- plan / apply --------------------------------------------------------------------
 
@@ -304,9 +341,12 @@ class WorldServiceClient:
                     await self.refresh()
                 if response.status_code < 400 and self.probe.schema_versions is None:
                     self._learned_v1_only = True
+        self.routes_missing = response.status_code == 404
         if response.status_code >= 400:
             raise upstream_error(response.status_code, error_detail(response.content))
         model, content, served = parse_served_response(response.content, apply=route == "apply")
+        if not fell_back and sent == self.settings.rebalance_schema_version:
+            self._observed_version = served
         passthrough = {name: response.headers[name] for name in PASSTHROUGH_HEADERS
                        if name in response.headers}
         return PlanResult(response=model, content=content, served_version=served, sent_version=sent,
