@@ -69,6 +69,24 @@ def test_unchanged_bodies_are_forwarded_byte_for_byte(full: bool) -> None:
     assert json.loads(plain.encode(2))["schema_version"] == 2
 
 
+@pytest.mark.parametrize("full", [True, False])
+def test_legacy_v1_bodies_carry_the_fields_the_original_requires(full: bool) -> None:
+    body = scaling_request(schema_version=2, rebalance_intent={"meta": {}}, run_id="r-1")
+    del body["world_alloc_before"], body["positions"]
+    request = outgoing(body, full=full)
+    sent = json.loads(request.encode(1, legacy=True))
+    assert sent["world_alloc_before"] == {} and sent["positions"] == []
+    assert not {"schema_version", "rebalance_intent"} & set(sent)
+    assert sent["run_id"] == "r-1" and sent["world_alloc_after"] == body["world_alloc_after"]
+    # Not legacy (our WorldService fills "before" from its store): nothing is added.
+    assert "world_alloc_before" not in json.loads(request.encode(1))
+    # At v2 nothing is added either.
+    assert "world_alloc_before" not in json.loads(request.encode(2, legacy=True))
+    # A complete body is forwarded as it came.
+    complete = outgoing(scaling_request(), full=full)
+    assert complete.encode(1, legacy=True) is complete.raw
+
+
 LEGACY_422 = [{"type": "extra_forbidden", "loc": ["body", "schema_version"], "msg": "Extra"}]
 OTHER_422 = [{"type": "greater_than", "loc": ["body", "positions", 0, "mark"], "msg": "> 0"}]
 PYDANTIC_V1_EXTRA = [{"loc": ["body", "schema_version"], "msg": "extra fields not permitted",

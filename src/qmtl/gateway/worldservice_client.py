@@ -321,8 +321,9 @@ class WorldServiceClient:
         known = self.known_versions
         sent = choose_version(preferred, served=known)
         headers = {**headers, "content-type": "application/json"}
+        legacy = self.probe.legacy or self._learned_v1_only
         response = await self._request(route, "POST", path, headers=headers,
-                                       content=request.encode(sent))
+                                       content=request.encode(sent, legacy=legacy))
         fell_back = False
         if sent > 1 and response.status_code in (400, 422):
             detail = error_detail(response.content)
@@ -334,8 +335,10 @@ class WorldServiceClient:
                     path, sent, response.status_code,
                     extra={"run_id": request.run_id, "versions_known": known is not None},
                 )
+                # A WorldService that refuses the version is not ours: send what a
+                # strict original v1 model requires.
                 response = await self._request(route, "POST", path, headers=headers,
-                                               content=request.encode(1))
+                                               content=request.encode(1, legacy=True))
                 if known is not None:
                     # The cached capability list was stale; learn the truth before next time.
                     await self.refresh()
