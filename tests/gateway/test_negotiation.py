@@ -123,6 +123,7 @@ PYDANTIC_V1_EXTRA = [{"loc": ["body", "schema_version"], "msg": "extra fields no
         (400, {"code": "E_SCHEMA_VERSION_REQUIRED", "message": "send schema_version>=2"}, False),
         (400, {"code": "E_WORLD_FROZEN", "message": "world w is frozen"}, False),
         (400, {"code": "E_X", "message": "schema_version is not accepted here"}, False),
+        (400, {"error": {"code": "E_X", "message": "schema_version is frozen"}}, False),
         (400, "world w is frozen", False),
         (400, {"detail": "bad version"}, False),
         (409, {"code": "E_RUN_ID_CONFLICT"}, False),

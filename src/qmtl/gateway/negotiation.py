@@ -79,11 +79,19 @@ def _refuses_the_version(err: Any) -> bool:
     return any(word in message for word in _UNKNOWN_FIELD_WORDS)
 
 
-def _is_our_code(detail: Any) -> bool:
-    if not isinstance(detail, dict):
+def _is_our_code(detail: Any, depth: int = 3) -> bool:
+    """Whether an error body carries an ``E_…`` code, at the top or nested a few levels
+    (``{"error": {"code": ...}}``): such an answer is a decision, never a version refusal."""
+    if depth <= 0:
         return False
-    code = detail.get("code")
-    return isinstance(code, str) and code.startswith("E_")
+    if isinstance(detail, dict):
+        code = detail.get("code")
+        if isinstance(code, str) and code.startswith("E_"):
+            return True
+        return any(_is_our_code(value, depth - 1) for value in detail.values())
+    if isinstance(detail, list):
+        return any(_is_our_code(value, depth - 1) for value in detail[:20])
+    return False
 
 
 def is_version_refusal(status: int, detail: Any) -> bool:
