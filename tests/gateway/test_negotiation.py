@@ -69,28 +69,65 @@ def test_unchanged_bodies_are_forwarded_byte_for_byte(full: bool) -> None:
     assert json.loads(plain.encode(2))["schema_version"] == 2
 
 
+@pytest.mark.parametrize("full", [True, False])
+def test_legacy_v1_bodies_carry_the_fields_the_original_requires(full: bool) -> None:
+    body = scaling_request(schema_version=2, rebalance_intent={"meta": {}}, run_id="r-1")
+    del body["world_alloc_before"], body["positions"]
+    request = outgoing(body, full=full)
+    sent = json.loads(request.encode(1, legacy=True))
+    assert sent["world_alloc_before"] == {} and sent["positions"] == []
+    assert not {"schema_version", "rebalance_intent"} & set(sent)
+    assert sent["run_id"] == "r-1" and sent["world_alloc_after"] == body["world_alloc_after"]
+    # Not legacy (our WorldService fills "before" from its store): nothing is added.
+    assert "world_alloc_before" not in json.loads(request.encode(1))
+    # At v2 nothing is added either.
+    assert "world_alloc_before" not in json.loads(request.encode(2, legacy=True))
+    # A complete body is forwarded as it came.
+    complete = outgoing(scaling_request(), full=full)
+    assert complete.encode(1, legacy=True) is complete.raw
+
+
 LEGACY_422 = [{"type": "extra_forbidden", "loc": ["body", "schema_version"], "msg": "Extra"}]
 OTHER_422 = [{"type": "greater_than", "loc": ["body", "positions", 0, "mark"], "msg": "> 0"}]
+PYDANTIC_V1_EXTRA = [{"loc": ["body", "schema_version"], "msg": "extra fields not permitted",
+                      "type": "value_error.extra"}]
 
 
 @pytest.mark.parametrize(
     ("status", "detail", "expected"),
     [
+        # Refusals of the version itself: v1 may work.
         (422, LEGACY_422, True),
+        (422, PYDANTIC_V1_EXTRA, True),
+        (422, [{"loc": ["schema_version"], "msg": "unexpected field", "type": "x"}], True),
         (422, [*OTHER_422, {"type": "extra_forbidden", "loc": ["body", "rebalance_intent"],
                             "msg": "x"}], True),
+        (422, [{"type": "value_error.extra", "loc": ["body", "alpha_series"],
+                "msg": "extra fields not permitted"}], True),
+        (422, [{"type": "custom", "loc": ["body", "alpha_series"],
+                "msg": "unexpected field"}], True),
         (422, [{"type": "less_than_equal", "loc": ["body", "schema_version"], "msg": "<= 1"}],
          True),
-        # A v2-capable WorldService refusing the alpha data itself: the caller's error.
+        (400, {"code": "invalid_request", "message": "unexpected field schema_version"}, True),
+        (400, "unexpected field schema_version", True),
+        (400, [{"loc": ["schema_version"], "msg": "extra fields not permitted"}], True),
+        # Everything else is the caller's answer.
         (422, [{"type": "value_error", "loc": ["body", "alpha_series"], "msg": "bad"}], False),
+        (422, [{"type": "extra_forbidden", "loc": ["body", "alpha_series", "per_world", "x"],
+                "msg": "Extra inputs are not permitted"}], False),
         (422, OTHER_422, False),
         (422, {"code": "E_OVERLAY_CONFIG_REQUIRED", "message": "overlay needs config"}, False),
-        (422, {"code": "E_X", "message": "unknown field schema_version"}, True),
-        (422, "unsupported schema_version", True),
+        (422, {"code": "E_X", "message": "unknown field schema_version"}, False),
+        (422, "unsupported rebalance_intent", False),
+        (422, "unexpected field schema_version", False),
         (400, {"code": "E_SCHEMA_VERSION_REQUIRED", "message": "send schema_version>=2"}, False),
-        (400, {"detail": "bad version"}, True),
+        (400, {"code": "E_WORLD_FROZEN", "message": "world w is frozen"}, False),
+        (400, {"code": "E_X", "message": "schema_version is not accepted here"}, False),
+        (400, {"error": {"code": "E_X", "message": "schema_version is frozen"}}, False),
+        (400, "world w is frozen", False),
+        (400, {"detail": "bad version"}, False),
         (409, {"code": "E_RUN_ID_CONFLICT"}, False),
-        (500, "boom", False),
+        (500, "schema_version", False),
     ],
 )
 def test_version_refusal_rule(status: int, detail: Any, expected: bool) -> None:

@@ -91,7 +91,9 @@ def test_health_says_what_is_effective(stack: Stack, kind: str, gw_version: int)
     expected_versions = {"v1-only": [1], "v2": [1, 2], "v2-required": [1, 2], "legacy": None}
     assert health["worldservice_schema_versions"] == expected_versions[kind]
     served = expected_versions[kind]
-    effective = None if served is None else min(gw_version, max(served))
+    # A legacy WorldService always answers v1 (the gateway falls back): effective 1 until
+    # one of its answers shows more.
+    effective = 1 if served is None else min(gw_version, max(served))
     assert health["effective_rebalance_schema_version"] == effective
     assert health["worldservice_alpha_metrics_required"] is (
         None if kind == "legacy" else kind == "v2-required")
@@ -102,6 +104,7 @@ def test_health_says_what_is_effective(stack: Stack, kind: str, gw_version: int)
     else:
         assert health["worldservice"]["status"] == "ok"
         assert health["status"] == "ok"
+    assert health["worldservice"].get("legacy", False) is (kind == "legacy")
 
 
 @pytest.mark.parametrize("requested", [None, 1, 2])

@@ -204,8 +204,8 @@ def test_openapi_documents_every_error_code(stack: Stack) -> None:
                  "E_OVERLAY_EXECUTION_AMBIGUOUS", "E_OVERLAY_EXECUTION_UNMAPPED",
                  "E_OVERLAY_CONFIG_REQUIRED", "E_REBALANCE_MODE_UNSUPPORTED",
                  "E_RUN_ID_CONFLICT", "E_COMMITLOG_UNAVAILABLE", "E_WORLDSERVICE_UNAVAILABLE",
-                 "E_WORLDSERVICE_TIMEOUT", "E_SCHEMA_VERSION_REQUIRED", "E_UNAUTHORIZED",
-                 "E_PAYLOAD_TOO_LARGE", "E_ETAG_MISMATCH"):
+                 "E_WORLDSERVICE_TIMEOUT", "E_WORLDSERVICE_ERROR", "E_SCHEMA_VERSION_REQUIRED",
+                 "E_UNAUTHORIZED", "E_PAYLOAD_TOO_LARGE", "E_ETAG_MISMATCH"):
         assert code in text, code
     docs = httpx.get(f"{gw.url}/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -13,7 +13,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from qmtl.contracts import MultiWorldRebalanceRequest
-from qmtl.contracts.errors import UpstreamError, WorldServiceTimeout, WorldServiceUnavailable
+from qmtl.contracts.errors import (
+    QmtlError,
+    UpstreamError,
+    WorldServiceError,
+    WorldServiceTimeout,
+    WorldServiceUnavailable,
+)
 from qmtl.gateway.config import GatewaySettings
 from qmtl.gateway.metrics import GatewayMetrics
 from qmtl.gateway.outgoing import OutgoingRequest
@@ -144,16 +150,60 @@ async def test_breaker_opens_fails_fast_and_recovers_through_a_trial() -> None:
     assert counter(registry, "gateway_worldservice_breaker_state") == 0
 
 
-async def test_4xx_and_501_do_not_count_against_the_breaker() -> None:
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, {"detail": {"code": "E_X", "message": "bad"}}), (404, {"detail": "Not Found"}),
+     (422, {"detail": [{"type": "missing", "loc": ["body", "x"], "msg": "Field required"}]}),
+     (500, {"detail": {"code": "E_INTERNAL", "message": "internal error: OverflowError"}}),
+     (501, {"detail": {"code": "E_REBALANCE_MODE_UNSUPPORTED", "message": "hybrid"}}),
+     (505, {"detail": "HTTP Version Not Supported"})],
+)
+async def test_4xx_and_500_do_not_count_against_the_breaker(status: int,
+                                                            body: dict[str, Any]) -> None:
     def ws(req: httpx.Request) -> httpx.Response:
-        return httpx.Response(501, json={"detail": {"code": "E_REBALANCE_MODE_UNSUPPORTED",
-                                                    "message": "hybrid"}})
+        return httpx.Response(status, json=body)
 
     client, _ = client_for(ws, breaker={"failure_threshold": 1, "reset_timeout": 10})
     for _ in range(3):
-        with pytest.raises(UpstreamError):
+        with pytest.raises(QmtlError):
             await client.post_rebalance_plan(request())
     assert client.breaker.state.value == "closed"
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+async def test_502_503_504_count_against_the_breaker(status: int) -> None:
+    def ws(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, text="upstream unwell")
+
+    client, _ = client_for(ws, breaker={"failure_threshold": 2, "reset_timeout": 10})
+    for _ in range(2):
+        with pytest.raises(UpstreamError) as info:
+            await client.post_rebalance_plan(request())
+        assert info.value.status_code == status
+    assert client.breaker.state.value == "open"
+
+
+@pytest.mark.parametrize(
+    ("content", "upstream"),
+    [(b'{"detail": {"code": "E_INTERNAL", "message": "internal error: OverflowError"}}',
+      {"code": "E_INTERNAL", "message": "internal error: OverflowError"}),
+     (b"Internal Server Error", "Internal Server Error"),
+     (b'{"detail": NaN}', '{"detail": NaN}')],
+)
+async def test_a_worldservice_500_is_relayed_as_502_with_its_detail(content: bytes,
+                                                                    upstream: Any) -> None:
+    def ws(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, content=content)
+
+    client, _ = client_for(ws)
+    with pytest.raises(WorldServiceError) as info:
+        await client.post_rebalance_plan(request())
+    detail = info.value.to_detail()
+    assert info.value.status_code == 502
+    assert detail["code"] == "E_WORLDSERVICE_ERROR"
+    assert detail["upstream_status"] == 500 and detail["upstream"] == upstream
+    assert "HTTP 500" in detail["message"]
+    json.dumps(info.value.to_body(), allow_nan=False)  # always valid JSON
 
 
 async def test_unknown_versions_fall_back_once_and_count_it() -> None:
@@ -218,3 +268,36 @@ async def test_token_and_if_match_are_sent_and_replay_headers_come_back() -> Non
     result = await client.post_rebalance_apply(request(), if_match='"e0"')
     assert seen == {"auth": "Bearer secret", "if-match": '"e0"'}
     assert result.headers == {"idempotent-replayed": "true", "etag": '"e1"'}
+
+
+PLAN_V2: dict[str, Any] = {**PLAN_V1, "schema_version": 2,
+                           "alpha_metrics": {"per_world": {}, "per_strategy": {}},
+                           "rebalance_intent": {"meta": {}}}
+
+
+@pytest.mark.parametrize(("served", "effective_after"), [(PLAN_V1, 1), (PLAN_V2, 2)])
+async def test_a_legacy_worldservice_effective_version_is_learned_from_its_answers(
+        served: dict[str, Any], effective_after: int) -> None:
+    def ws(req: httpx.Request) -> httpx.Response:
+        if req.url.path == "/health":
+            return httpx.Response(404, json={"detail": "Not Found"})
+        return httpx.Response(200, json=served)
+
+    client, _ = client_for(ws, rebalance_schema_version=2)
+    probe = await client.refresh()
+    assert probe.status == "ok" and probe.legacy and probe.schema_versions is None
+    assert client.effective_version() == 1  # v1 always works with a legacy WorldService
+    await client.post_rebalance_plan(request())
+    assert client.effective_version() == effective_after
+    # A client asking for less teaches nothing about what the configured version gets.
+    await client.post_rebalance_plan(request(schema_version=1))
+    assert client.effective_version() == effective_after
+
+
+async def test_an_unreached_worldservice_has_no_effective_version() -> None:
+    def refuse(req: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=req)
+
+    client, _ = client_for(refuse, retries={"attempts": 1})
+    assert (await client.refresh()).status == "down"
+    assert client.effective_version() is None

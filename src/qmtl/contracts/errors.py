@@ -22,6 +22,7 @@ The tree (SPEC 8)::
     │   ├── StoreUnavailable               E_STORE_UNAVAILABLE
     │   ├── WorldServiceUnavailable        E_WORLDSERVICE_UNAVAILABLE
     │   └── CommitLogUnavailable           E_COMMITLOG_UNAVAILABLE
+    ├── WorldServiceError                  E_WORLDSERVICE_ERROR    502
     ├── WorldServiceTimeout                E_WORLDSERVICE_TIMEOUT  504
     ├── UpstreamError                      (the upstream's code and status)
     ├── EventDecodeError (ValueError)      E_EVENT_INVALID         (not HTTP)
@@ -59,6 +60,7 @@ __all__ = [
     "StoreUnavailable",
     "Unauthorized",
     "UpstreamError",
+    "WorldServiceError",
     "WorldServiceTimeout",
     "WorldServiceUnavailable",
 ]
@@ -210,6 +212,19 @@ class WorldServiceUnavailable(ServiceUnavailable):
 class CommitLogUnavailable(ServiceUnavailable):
     code = "E_COMMITLOG_UNAVAILABLE"
     default_message = "the commit log is unavailable; nothing was submitted"
+
+
+class WorldServiceError(QmtlError):
+    """The WorldService failed with a 500 (or another 5xx that is not 501/502/503/504).
+
+    Relayed as 502 with the upstream's status and detail in the context
+    (``upstream_status``, ``upstream``). It is not a sign that the WorldService is down —
+    one request's input can cause it — so the gateway's breaker does not count it.
+    """
+
+    code = "E_WORLDSERVICE_ERROR"
+    status_code = 502
+    default_message = "the WorldService failed to answer this request"
 
 
 class WorldServiceTimeout(QmtlError):

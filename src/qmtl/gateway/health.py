@@ -6,17 +6,16 @@ health objects each backend returns — so no route can change what another rout
 
 ``effective_rebalance_schema_version`` is the version the WorldService will actually serve
 to this gateway: the best version common to ``gateway.rebalance_schema_version`` and the
-WorldService's ``schema_versions`` (``None`` while unknown).
+WorldService's ``schema_versions``. A *legacy* WorldService (``/health`` answers 404, as the
+original platform's does, or lists no versions) is reported ``ok`` with ``legacy: true``
+while its routes answer; its effective version is the one it served when last asked at the
+configured version, 1 before that (the gateway always falls back to v1 for it). ``None``
+while nothing is known (never reached).
 """
 
 from __future__ import annotations
 
-from qmtl.contracts import (
-    ComponentHealth,
-    GatewayCapabilities,
-    GatewayHealth,
-    best_common_version,
-)
+from qmtl.contracts import ComponentHealth, GatewayCapabilities, GatewayHealth
 from qmtl.controlbus import ControlBus
 from qmtl.gateway.commitlog import CommitLog
 
@@ -27,12 +26,17 @@ __all__ = ["build_health", "worldservice_component"]
 
 
 def worldservice_component(probe: WorldServiceProbe, *, configured_version: int,
-                           breaker_state: str, effective: int | None) -> ComponentHealth:
+                           breaker_state: str, effective: int | None,
+                           routes_missing: bool = False) -> ComponentHealth:
     """The WorldService as a component; ``degraded`` when it requires a version this
-    gateway will not send."""
+    gateway will not send, or when it is legacy and its plan/apply routes answered 404."""
     status, detail = probe.status, probe.detail
     if status not in ("ok", "down", "degraded"):
         status = "unknown"
+    if status == "ok" and probe.legacy and routes_missing:
+        status = "degraded"
+        detail = ("no /health and /rebalancing answered 404: is gateway.worldservice_url the "
+                  "WorldService?")
     if status == "ok" and probe.alpha_metrics_required and (effective or 0) < 2:
         status = "degraded"
         detail = (
@@ -40,6 +44,8 @@ def worldservice_component(probe: WorldServiceProbe, *, configured_version: int,
             f"is {configured_version}: plan/apply/execute will be refused"
         )
     extra: dict[str, object] = {"breaker": breaker_state}
+    if probe.legacy:
+        extra["legacy"] = True
     if probe.schema_versions is not None:
         extra["schema_versions"] = list(probe.schema_versions)
     return ComponentHealth(status=status, detail=detail, **extra)
@@ -51,10 +57,11 @@ async def build_health(*, settings: GatewaySettings, client: WorldServiceClient,
     """A new :class:`GatewayHealth`; probes the WorldService first when ``refresh``."""
     probe = await client.refresh() if refresh else client.probe
     versions = list(probe.schema_versions) if probe.schema_versions is not None else None
-    effective = best_common_version(settings.rebalance_schema_version, versions)
+    effective = client.effective_version()
     worldservice = worldservice_component(
         probe, configured_version=settings.rebalance_schema_version,
-        breaker_state=client.breaker.state.value, effective=effective)
+        breaker_state=client.breaker.state.value, effective=effective,
+        routes_missing=client.routes_missing)
     controlbus = await bus.health()
     if commit_log is None:
         commit_log_health = ComponentHealth(status="down", detail="the commit log did not start")

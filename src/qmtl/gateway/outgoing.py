@@ -6,6 +6,9 @@ request is then never re-encoded. Otherwise the body is rewritten:
 
 * v1: every v2-only key (``schema_version``, ``rebalance_intent``, ``alpha_series``) removed,
   so a strict legacy WorldService accepts it;
+* v1 to a *legacy* WorldService (one that is not ours: no version list on its ``/health``,
+  or it refused v2): also every field the original platform's v1 model requires but ours
+  may omit, with its default (:data:`V1_REQUIRED_DEFAULTS`);
 * v2+: ``schema_version`` set to the version sent.
 
 ``/rebalancing/plan`` and ``/rebalancing/apply`` only read the envelope (version, run id,
@@ -16,7 +19,11 @@ the positions) and rewrites from the model.
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +31,27 @@ from pydantic import BaseModel, ConfigDict
 
 from qmtl.contracts import V2_REQUEST_FIELDS, Identifier, MultiWorldRebalanceRequest, SchemaVersion
 
-__all__ = ["OutgoingRequest", "RequestEnvelope"]
+__all__ = ["V1_REQUIRED_DEFAULTS", "OutgoingRequest", "RequestEnvelope"]
+
+logger = logging.getLogger(__name__)
+
+V1_REQUIRED_DEFAULTS: Mapping[str, Any] = {"world_alloc_before": {}, "positions": []}
+"""Required by the original platform's v1 request, optional in ours, and what the gateway
+sends a legacy WorldService when the caller left them out (or null):
+
+* ``positions``: ``[]``, our default (nothing held);
+* ``world_alloc_before``: ``{}`` — every world starts at ratio 0, exactly what our
+  WorldService plans with when its allocation store is empty. Ours fills a null "before"
+  from its store; a legacy WorldService has no such default, so callers of one should send
+  the real ratios (a warning is logged when the gateway fills it).
+
+Never added for our own WorldService (it lists its versions), whose store default applies.
+"""
+
+# A cheap look for a positions list in the caller's bytes (parsing a large book only to
+# learn that the key is there would cost as much as the request). A false positive only
+# means the legacy WorldService names the missing field in its 422.
+_POSITIONS_LIST = re.compile(rb'"positions"\s*:\s*\[')
 
 
 class RequestEnvelope(BaseModel):
@@ -36,6 +63,7 @@ class RequestEnvelope(BaseModel):
     run_id: Identifier | None = None
     rebalance_intent: Any = None
     alpha_series: Any = None
+    world_alloc_before: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,21 +79,52 @@ class OutgoingRequest:
     v2_keys: frozenset[str]
     run_id: str | None
     model: MultiWorldRebalanceRequest | None = None
+    has_world_alloc_before: bool = True
 
     @classmethod
     def from_envelope(cls, raw: bytes, envelope: RequestEnvelope) -> OutgoingRequest:
         return cls(raw=raw, declared_version=envelope.schema_version,
                    v2_keys=frozenset(envelope.model_fields_set & V2_REQUEST_FIELDS),
-                   run_id=envelope.run_id)
+                   run_id=envelope.run_id,
+                   has_world_alloc_before=envelope.world_alloc_before is not None)
 
     @classmethod
     def from_model(cls, raw: bytes, model: MultiWorldRebalanceRequest) -> OutgoingRequest:
         return cls(raw=raw, declared_version=model.schema_version,
                    v2_keys=frozenset(model.model_fields_set & V2_REQUEST_FIELDS),
-                   run_id=model.run_id, model=model)
+                   run_id=model.run_id, model=model,
+                   has_world_alloc_before=model.world_alloc_before is not None)
 
-    def encode(self, version: int) -> bytes:
-        """The body to send at ``version`` (the caller's bytes when nothing changes)."""
+    def _lacks_v1_required(self) -> bool:
+        if not self.has_world_alloc_before:
+            return True
+        if self.model is not None:
+            return "positions" not in self.model.model_fields_set
+        return _POSITIONS_LIST.search(self.raw) is None
+
+    def _legacy_v1(self) -> bytes:
+        if self.model is not None:
+            body = self.model.model_dump(mode="json", exclude_unset=True,
+                                         exclude=set(V2_REQUEST_FIELDS))
+        else:
+            body = {k: v for k, v in json.loads(self.raw).items() if k not in V2_REQUEST_FIELDS}
+        for key, default in V1_REQUIRED_DEFAULTS.items():
+            if body.get(key) is None:
+                body[key] = copy.deepcopy(default)
+                if key == "world_alloc_before":
+                    logger.warning("world_alloc_before is absent: a legacy WorldService "
+                                   "requires it, sent {} (every world starts at ratio 0)",
+                                   extra={"run_id": self.run_id})
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def encode(self, version: int, *, legacy: bool = False) -> bytes:
+        """The body to send at ``version`` (the caller's bytes when nothing changes).
+
+        ``legacy``: the WorldService is not ours, so a v1 body also gets the fields the
+        original v1 model requires (:data:`V1_REQUIRED_DEFAULTS`).
+        """
+        if legacy and version < 2 and self._lacks_v1_required():
+            return self._legacy_v1()
         if version < 2 and not self.v2_keys:
             return self.raw
         if version >= 2 and self.declared_version == version:

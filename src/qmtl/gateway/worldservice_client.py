@@ -6,12 +6,15 @@ Foreign exceptions are translated here and nowhere else::
     circuit open               -> WorldServiceUnavailable (503, fast)
     httpx.TimeoutException     -> WorldServiceTimeout     (504)
     other httpx.TransportError -> WorldServiceUnavailable (503)
-    WS 4xx/5xx                 -> UpstreamError(status, detail)  (relayed unchanged)
+    WS 4xx, 501, 502/503/504   -> UpstreamError(status, detail)  (relayed unchanged)
+    WS 500 (and other 5xx)     -> WorldServiceError       (502 E_WORLDSERVICE_ERROR + detail)
     WS 2xx breaking the schema -> WorldServiceBadResponse (502)
 
-Breaker accounting: transport errors, timeouts and 5xx answers other than 501 are failures;
-every other answer proves the WorldService is alive. Only ``GET /health`` is retried (after
-connection errors, ``retries.attempts`` tries in all).
+Breaker accounting (SPEC 6): only what says the WorldService is unwell counts as a failure —
+transport errors, timeouts and 502/503/504 answers. A 4xx or a 500 is one request's
+problem (its input), so it counts as a success: no caller can open the circuit for the
+others by sending poison. Only ``GET /health`` is retried (after connection errors,
+``retries.attempts`` tries in all).
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ from typing import Any
 
 import httpx
 
-from qmtl.contracts import MultiWorldRebalanceResponse
-from qmtl.contracts.errors import UpstreamError, WorldServiceTimeout, WorldServiceUnavailable
+from qmtl.contracts import MultiWorldRebalanceResponse, best_common_version
+from qmtl.contracts.errors import (
+    QmtlError,
+    UpstreamError,
+    WorldServiceError,
+    WorldServiceTimeout,
+    WorldServiceUnavailable,
+)
 
 from .breaker import BreakerState, CircuitBreaker, CircuitOpen
 from .config import GatewaySettings
@@ -34,7 +43,8 @@ from .negotiation import choose_version, error_detail, is_version_refusal, prefe
 from .outgoing import OutgoingRequest
 from .served import parse_served_response
 
-__all__ = ["PASSTHROUGH_HEADERS", "PlanResult", "WorldServiceClient", "WorldServiceProbe"]
+__all__ = ["BREAKER_FAILURE_STATUSES", "PASSTHROUGH_HEADERS", "PlanResult",
+           "WorldServiceClient", "WorldServiceProbe", "upstream_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +54,44 @@ PROBE_READ_TIMEOUT = 5.0
 PASSTHROUGH_HEADERS = ("idempotent-replayed", "etag")
 """WorldService response headers the gateway relays to its caller."""
 
+BREAKER_FAILURE_STATUSES = frozenset({502, 503, 504})
+"""WorldService answers that count against the circuit breaker (it, or what is in front of
+it, is unwell); every other answer proves it is up."""
+
+_RELAYED_SERVER_STATUSES = frozenset({501, *BREAKER_FAILURE_STATUSES})
+
+
+def upstream_error(status: int, detail: Any) -> QmtlError:
+    """The error for a WorldService answer ``status`` >= 400 with ``detail``.
+
+    4xx, 501 and 502/503/504 are relayed with their status and detail; a 500 (or any
+    other 5xx) becomes 502 ``E_WORLDSERVICE_ERROR`` carrying both, so the caller never
+    sees a bare 500 from the gateway.
+    """
+    if status >= 500 and status not in _RELAYED_SERVER_STATUSES:
+        message = detail.get("message") if isinstance(detail, dict) else None
+        if not isinstance(message, str):
+            message = detail if isinstance(detail, str) else None
+        reason = f": {message[:500]}" if message else ""
+        return WorldServiceError(f"the WorldService failed with HTTP {status}{reason}",
+                                 upstream_status=status, upstream=detail)
+    return UpstreamError(status, detail)
+
 
 @dataclass(frozen=True, slots=True)
 class WorldServiceProbe:
     """What the last ``GET /health`` of the WorldService said (immutable; replaced whole).
 
     ``schema_versions`` is ``None`` while unknown (never probed, unreachable, or a legacy
-    WorldService whose health does not list them).
+    WorldService whose health does not list them). ``legacy`` is set when the WorldService
+    predates capability reporting: its ``/health`` answered 404 (the original platform has
+    none) or answered without ``schema_versions``.
     """
 
     status: str = "unknown"
     detail: str | None = None
     schema_versions: tuple[int, ...] | None = None
+    legacy: bool = False
     alpha_metrics_required: bool | None = None
     compat_rebalance_v2: bool | None = None
     checked_at: float | None = None
@@ -82,8 +118,16 @@ def _int_list(value: Any) -> tuple[int, ...] | None:
     return tuple(sorted(set(value)))
 
 
+LEGACY_DETAIL = ("legacy WorldService: GET /health answered 404, so its schema versions are "
+                 "unknown; the effective version is learned from its answers")
+
+
 def _probe_from_health(status_code: int, body: Any) -> WorldServiceProbe:
     now = time.time()
+    if status_code == 404:
+        # The original WorldService has no /health; its routes still work. Whether they do
+        # is known from the plan/apply answers (see WorldServiceClient.routes_missing).
+        return WorldServiceProbe(status="ok", detail=LEGACY_DETAIL, legacy=True, checked_at=now)
     if not isinstance(body, dict):
         return WorldServiceProbe(status="degraded" if status_code >= 400 else "ok",
                                  detail=f"/health answered HTTP {status_code} without JSON",
@@ -93,9 +137,13 @@ def _probe_from_health(status_code: int, body: Any) -> WorldServiceProbe:
     compat = body.get("compat_rebalance_v2")
     ws_status = body.get("status")
     status = "ok" if status_code < 400 and ws_status in (None, "ok") else "degraded"
+    legacy = status_code < 400 and versions is None
     detail = None if status == "ok" else f"worldservice reports status={ws_status!r}"
+    if legacy and status == "ok":
+        detail = "legacy WorldService: its /health lists no schema_versions"
     return WorldServiceProbe(
         status=status, detail=detail, schema_versions=versions,
+        legacy=legacy,
         alpha_metrics_required=required if isinstance(required, bool) else None,
         compat_rebalance_v2=compat if isinstance(compat, bool) else None, checked_at=now,
     )
@@ -135,6 +183,11 @@ class WorldServiceClient:
         # calls send v1 at once instead of being refused first (cleared by a probe that
         # lists versions).
         self._learned_v1_only = False
+        # What a WorldService without a version list served when asked at the configured
+        # version (the effective version /health reports for it), and whether its
+        # /rebalancing routes answered 404 (a wrong URL, not a legacy WorldService).
+        self._observed_version: int | None = None
+        self.routes_missing = False
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -173,7 +226,7 @@ class WorldServiceClient:
         except BaseException:
             self.breaker.record_neutral()
             raise
-        if response.status_code >= 500 and response.status_code != 501:
+        if response.status_code in BREAKER_FAILURE_STATUSES:
             self.breaker.record_failure()
         else:
             self.breaker.record_success()
@@ -210,6 +263,7 @@ class WorldServiceClient:
         except (WorldServiceUnavailable, WorldServiceTimeout) as exc:
             self.probe = WorldServiceProbe(
                 status="down", detail=exc.message, schema_versions=previous.schema_versions,
+                legacy=previous.legacy,
                 alpha_metrics_required=previous.alpha_metrics_required,
                 compat_rebalance_v2=previous.compat_rebalance_v2, checked_at=time.time(),
             )
@@ -231,6 +285,22 @@ class WorldServiceClient:
             return self.probe.schema_versions
         return (1,) if self._learned_v1_only else None
 
+    def effective_version(self) -> int | None:
+        """The version the WorldService will serve this gateway (what ``/health`` reports).
+
+        Its ``/health`` list when it has one (best common version); for a legacy
+        WorldService, the version it served when last asked at the configured version, and
+        1 before that — a legacy WorldService always answers v1 (the gateway falls back);
+        ``None`` while nothing is known.
+        """
+        configured = self.settings.rebalance_schema_version
+        if self.probe.schema_versions is not None:
+            return best_common_version(configured, list(self.probe.schema_versions))
+        if self.probe.legacy or self._learned_v1_only:
+            learned = 1 if self._learned_v1_only else self._observed_version
+            return min(learned or 1, configured)
+        return None
+
     # -- plan / apply --------------------------------------------------------------------
 
     async def post_rebalance_plan(self, request: OutgoingRequest) -> PlanResult:
@@ -251,8 +321,9 @@ class WorldServiceClient:
         known = self.known_versions
         sent = choose_version(preferred, served=known)
         headers = {**headers, "content-type": "application/json"}
+        legacy = self.probe.legacy or self._learned_v1_only
         response = await self._request(route, "POST", path, headers=headers,
-                                       content=request.encode(sent))
+                                       content=request.encode(sent, legacy=legacy))
         fell_back = False
         if sent > 1 and response.status_code in (400, 422):
             detail = error_detail(response.content)
@@ -264,16 +335,21 @@ class WorldServiceClient:
                     path, sent, response.status_code,
                     extra={"run_id": request.run_id, "versions_known": known is not None},
                 )
+                # A WorldService that refuses the version is not ours: send what a
+                # strict original v1 model requires.
                 response = await self._request(route, "POST", path, headers=headers,
-                                               content=request.encode(1))
+                                               content=request.encode(1, legacy=True))
                 if known is not None:
                     # The cached capability list was stale; learn the truth before next time.
                     await self.refresh()
                 if response.status_code < 400 and self.probe.schema_versions is None:
                     self._learned_v1_only = True
+        self.routes_missing = response.status_code == 404
         if response.status_code >= 400:
-            raise UpstreamError(response.status_code, error_detail(response.content))
+            raise upstream_error(response.status_code, error_detail(response.content))
         model, content, served = parse_served_response(response.content, apply=route == "apply")
+        if not fell_back and sent == self.settings.rebalance_schema_version:
+            self._observed_version = served
         passthrough = {name: response.headers[name] for name in PASSTHROUGH_HEADERS
                        if name in response.headers}
         return PlanResult(response=model, content=content, served_version=served, sent_version=sent,

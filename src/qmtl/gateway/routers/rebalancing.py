@@ -28,7 +28,7 @@ router = APIRouter(prefix="/rebalancing", tags=["rebalancing"])
 _UPSTREAM = (
     E.SchemaVersionRequired, E.Unauthorized, E.PayloadTooLarge, E.OverlayConfigRequired,
     E.OverlayConfigInvalid, E.RebalanceModeUnsupported, E.WorldServiceUnavailable,
-    E.WorldServiceTimeout, WorldServiceBadResponse,
+    E.WorldServiceTimeout, E.WorldServiceError, WorldServiceBadResponse,
 )
 
 
