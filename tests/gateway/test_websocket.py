@@ -35,6 +35,12 @@ async def publish(stack: Stack, payload: bytes) -> BusMessage:
     return await stack.loop.arun(bus.publish("rebalancing", payload))
 
 
+async def bus_epoch(stack: Stack) -> str:
+    """The epoch the gateway's relay numbers under (the bus's, SPEC 10)."""
+    bus = create_controlbus(stack.bus_url)
+    return await stack.loop.arun(bus.epoch("rebalancing"))
+
+
 async def recv(ws: ClientConnection) -> dict[str, Any]:
     message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), RECV_GUARD))
     return message
@@ -94,7 +100,7 @@ async def test_v1_and_v2_events_are_relayed_unchanged_with_seq(stack: Stack) -> 
     gw = stack.gateway()
     async with client(gw) as ws:
         assert await subscribe(ws) == {"type": "subscribed", "topics": ["rebalancing"],
-                                       "recovered": False}
+                                       "recovered": False, "epoch": await bus_epoch(stack)}
         sent = [planned_event("w1", version=1), planned_event("w2", version=2)]
         positions = [await publish(stack, encoded(e)) for e in sent]
         received = [await recv(ws), await recv(ws)]
@@ -183,7 +189,7 @@ async def test_resume_with_since_seq_recovers_what_was_missed(stack: Stack) -> N
     gw = stack.gateway()
     first = [planned_event("w1") for _ in range(2)]
     async with client(gw) as ws:
-        await subscribe(ws)
+        epoch = (await subscribe(ws))["epoch"]
         for event in first:
             await publish(stack, encoded(event))
         seen = [await recv(ws), await recv(ws)]
@@ -192,8 +198,8 @@ async def test_resume_with_since_seq_recovers_what_was_missed(stack: Stack) -> N
     for event in missed:
         await publish(stack, encoded(event))
     async with client(gw) as ws:
-        answer = await subscribe(ws, since_seq=last_seq)
-        assert answer["recovered"] is True
+        answer = await subscribe(ws, since_seq=last_seq, epoch=epoch)
+        assert answer["recovered"] is True and answer["epoch"] == epoch
         live = planned_event("w1")
         await publish(stack, encoded(live))
         replay = await events_until(ws, live.id)
@@ -208,7 +214,8 @@ async def test_resume_with_world_filter(stack: Stack) -> None:
     for event in events:
         await publish(stack, encoded(event))
     async with client(gw) as ws:
-        assert (await subscribe(ws, since_seq=0, world_ids=["w1"]))["recovered"] is True
+        answer = await subscribe(ws, since_seq=0, world_ids=["w1"], epoch=await bus_epoch(stack))
+        assert answer["recovered"] is True
         marker = planned_event("w1")
         await publish(stack, encoded(marker))
         replay = await events_until(ws, marker.id)
@@ -219,9 +226,10 @@ async def test_resume_is_honest_when_history_was_evicted(stack: Stack) -> None:
     gw = stack.gateway(ws={"history_size": 2})
     events = [planned_event("w1") for _ in range(4)]
     seqs = [(await publish(stack, encoded(e))).seq for e in events]
+    epoch = await bus_epoch(stack)
     async with client(gw) as ws:
         marker = planned_event("w1")
-        answer = await subscribe(ws, since_seq=seqs[0])
+        answer = await subscribe(ws, since_seq=seqs[0], epoch=epoch)
         await publish(stack, encoded(marker))
         replay = await events_until(ws, marker.id)
     # seq[1] was evicted (history keeps 2): not everything after seqs[0] can be replayed.
@@ -229,9 +237,9 @@ async def test_resume_is_honest_when_history_was_evicted(stack: Stack) -> None:
     assert [m["id"] for m in replay] == [events[2].id, events[3].id, marker.id]
     # The marker evicted events[2] too; everything after events[2] is still there.
     async with client(gw) as ws:
-        assert (await subscribe(ws, since_seq=seqs[1]))["recovered"] is False
+        assert (await subscribe(ws, since_seq=seqs[1], epoch=epoch))["recovered"] is False
     async with client(gw) as ws:
-        assert (await subscribe(ws, since_seq=seqs[2]))["recovered"] is True
+        assert (await subscribe(ws, since_seq=seqs[2], epoch=epoch))["recovered"] is True
 
 
 async def test_since_seq_from_the_future_replays_the_whole_history(stack: Stack) -> None:
@@ -251,14 +259,38 @@ async def test_history_is_loaded_from_the_bus_at_start_up(stack: Stack) -> None:
     events = [planned_event("w1") for _ in range(3)]
     seqs = [(await publish(stack, encoded(e))).seq for e in events]
     gw = stack.gateway(ws={"history_size": 2})
+    epoch = await bus_epoch(stack)
     async with client(gw) as ws:
-        answer = await subscribe(ws, since_seq=seqs[0])
+        answer = await subscribe(ws, since_seq=seqs[0], epoch=epoch)
         replay = [await recv(ws), await recv(ws)]
     assert [m["id"] for m in replay] == [events[1].id, events[2].id]
     assert answer["recovered"] is True  # everything after seqs[0] was loaded
     async with client(gw) as ws:
         # Only the newest two were loaded: seqs[0] itself cannot be replayed.
-        assert (await subscribe(ws, since_seq=seqs[0] - 1))["recovered"] is False
+        assert (await subscribe(ws, since_seq=seqs[0] - 1, epoch=epoch))["recovered"] is False
+
+
+async def test_subscribed_names_the_epoch_and_another_epoch_is_not_recovered(
+    stack: Stack,
+) -> None:
+    gw = stack.gateway()
+    events = [planned_event("w1") for _ in range(3)]
+    seqs = [(await publish(stack, encoded(e))).seq for e in events]
+    epoch = await bus_epoch(stack)
+    async with client(gw) as ws:
+        assert (await subscribe(ws))["epoch"] == epoch
+    async with client(gw) as ws:
+        # The seq of another numbering (a restarted bus): everything here is new to it.
+        answer = await subscribe(ws, since_seq=seqs[1], epoch="another-run")
+        replay = [await recv(ws) for _ in events]
+    assert answer == {"type": "subscribed", "topics": ["rebalancing"], "recovered": False,
+                      "epoch": epoch}
+    assert [m["id"] for m in replay] == [e.id for e in events]
+    async with client(gw) as ws:
+        # Without an epoch the seq cannot be placed: the events after it, not recovered.
+        answer = await subscribe(ws, since_seq=seqs[1])
+        assert answer["recovered"] is False
+        assert (await recv(ws))["id"] == events[2].id
 
 
 # -- protocol errors ---------------------------------------------------------------------
@@ -277,6 +309,8 @@ async def test_history_is_loaded_from_the_bus_at_start_up(stack: Stack) -> None:
         ('{"type": "subscribe", "topics": ["rebalancing"], "since_seq": -1}',
          "E_WS_INVALID_SUBSCRIBE"),
         ('{"type": "subscribe", "topics": ["rebalancing"], "world_ids": []}',
+         "E_WS_INVALID_SUBSCRIBE"),
+        ('{"type": "subscribe", "topics": ["rebalancing"], "since_seq": 1, "epoch": 7}',
          "E_WS_INVALID_SUBSCRIBE"),
     ],
 )

@@ -8,15 +8,18 @@ its connection is closed (1013) — the publisher and the other clients never wa
 :meth:`EventHub.subscribe` takes the replay snapshot and registers the subscriber in one
 synchronous step, so replayed and live events neither overlap nor leave a gap.
 
-Resume (SPEC 10): ``recovered`` is true only when every event after ``since_seq`` is still
-in the history. ``unavailable_through`` is the highest seq that is *not* in the history
-(evicted, or older than what was loaded at start-up).
+Resume (SPEC 10): a ``seq`` means something only within its ``epoch`` (the ControlBus
+numbering it came from; a restarted in-process bus numbers from 1 again under a new epoch).
+``recovered`` is true only when the client names this hub's epoch and every event after its
+``since_seq`` is still in the history. ``unavailable_through`` is the highest seq that is
+*not* in the history (evicted, or older than what was loaded at start-up).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -144,6 +147,9 @@ class EventHub:
         self._subscribers: set[Subscriber] = set()
         self.last_seq = 0
         self.unavailable_through = 0
+        # Until the relay reads the bus's epoch: an id nobody can hold, so no resume from
+        # before that is called recovered.
+        self.epoch = uuid.uuid4().hex
         self.on_overflow: Callable[[Subscriber], None] | None = None
 
     @property
@@ -177,12 +183,18 @@ class EventHub:
         return True
 
     def subscribe(self, subscriber: Subscriber, *, world_ids: Iterable[str] | None,
-                  since_seq: int | None, subscribed: Callable[[bool], str]) -> bool:
-        """(Re)subscribe: queue ``subscribed(recovered)``, then the replay, then go live.
+                  since_seq: int | None, epoch: str | None,
+                  subscribed: Callable[[bool, str], str]) -> bool:
+        """(Re)subscribe: queue ``subscribed(recovered, epoch)``, then the replay, then go live.
 
-        Replay = history events after ``since_seq`` that match the world filter; a
-        ``since_seq`` newer than anything known replays the whole history. No ``since_seq``
-        means live events only (``recovered`` is false: nothing was asked to be recovered).
+        * No ``since_seq``: live events only (``recovered`` false: nothing was asked for).
+        * ``epoch`` is another numbering's (the bus restarted since the client's ``seq``):
+          ``recovered`` false, the whole history is replayed — all of it is new to the client.
+        * No ``epoch`` (a client older than epochs): the seq cannot be placed, so ``recovered``
+          is false; the events after ``since_seq`` are replayed (the best guess).
+        * Same epoch: replay = history events after ``since_seq``; ``recovered`` when none was
+          evicted. A ``since_seq`` beyond anything known replays the whole history, not
+          recovered.
 
         Returns:
             ``recovered``.
@@ -190,12 +202,12 @@ class EventHub:
         subscriber.world_ids = frozenset(world_ids) if world_ids is not None else None
         if since_seq is None:
             recovered, replay = False, []
-        elif since_seq > self.last_seq:
+        elif (epoch is not None and epoch != self.epoch) or since_seq > self.last_seq:
             recovered, replay = False, list(self._history)
         else:
-            recovered = since_seq >= self.unavailable_through
+            recovered = epoch is not None and since_seq >= self.unavailable_through
             replay = [e for e in self._history if e.seq > since_seq]
-        subscriber.push_control(subscribed(recovered))
+        subscriber.push_control(subscribed(recovered, self.epoch))
         for event in replay:
             if subscriber.matches(event):
                 subscriber.push_control(event.text)

@@ -2,8 +2,9 @@
 
 Protocol::
 
-    client -> {"type": "subscribe", "topics": ["rebalancing"], "world_ids": [...]?, "since_seq": n?}
-    server -> {"type": "subscribed", "topics": [...], "recovered": true|false}
+    client -> {"type": "subscribe", "topics": ["rebalancing"], "world_ids": [...]?,
+               "since_seq": n?, "epoch": "..."?}
+    server -> {"type": "subscribed", "topics": [...], "recovered": true|false, "epoch": "..."}
               then the replay (seq > since_seq), then live events
     client -> {"type": "unsubscribe"}  -> {"type": "unsubscribed"}
     client -> {"type": "ping"}         -> {"type": "pong"}
@@ -48,7 +49,8 @@ it reads again (the frame queues behind what it has not read yet)."""
 
 
 class SubscribeMessage(BaseModel):
-    """``{"type": "subscribe", "topics": [...], "world_ids": [...]?, "since_seq": n?}``."""
+    """``{"type": "subscribe", "topics": [...], "world_ids": [...]?, "since_seq": n?,
+    "epoch": "..."?}`` — ``epoch`` is the one the client's ``since_seq`` came with."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -56,6 +58,7 @@ class SubscribeMessage(BaseModel):
     topics: list[str] = Field(min_length=1)
     world_ids: list[WorldId] | None = Field(default=None, min_length=1)
     since_seq: int | None = Field(default=None, strict=True, ge=0)
+    epoch: str | None = Field(default=None, strict=True, min_length=1, max_length=128)
 
 
 def _error(code: str, message: str, **extra: Any) -> str:
@@ -63,8 +66,9 @@ def _error(code: str, message: str, **extra: Any) -> str:
 
 
 def _subscribed(topics: Sequence[str]) -> Any:
-    def render(recovered: bool) -> str:
-        return json.dumps({"type": "subscribed", "topics": list(topics), "recovered": recovered})
+    def render(recovered: bool, epoch: str) -> str:
+        return json.dumps({"type": "subscribed", "topics": list(topics), "recovered": recovered,
+                           "epoch": epoch})
     return render
 
 
@@ -97,7 +101,7 @@ def _handle_text(text: str, *, hub: EventHub, subscriber: Subscriber) -> None:
             return
         topics = sorted(set(request.topics))
         hub.subscribe(subscriber, world_ids=request.world_ids, since_seq=request.since_seq,
-                      subscribed=_subscribed(topics))
+                      epoch=request.epoch, subscribed=_subscribed(topics))
     elif kind == "unsubscribe":
         hub.unsubscribe(subscriber)
         subscriber.push_control(json.dumps({"type": "unsubscribed"}))
