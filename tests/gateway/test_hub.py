@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from qmtl.gateway.hub import EventHub, RelayedEvent, Subscriber, SubscriberClosed
+from qmtl.gateway.hub import CONTROL_ALLOWANCE, EventHub, RelayedEvent, Subscriber, SubscriberClosed
 
 
 def event(seq: int, world: str = "w1") -> RelayedEvent:
@@ -177,8 +177,50 @@ async def test_get_waits_for_a_message_and_close_wakes_it() -> None:
     assert info.value.reason == "shutdown"
 
 
+async def test_repeated_replays_to_a_client_that_does_not_read_are_bounded() -> None:
+    # Issue 10: 10,000 x subscribe(since_seq=0) grew the gateway by 500 MB.
+    hub = EventHub(history_size=50, client_queue_size=8)
+    for seq in range(1, 51):
+        hub.publish(event(seq))
+    sub = hub.new_subscriber()
+    bound = 50 + 8 + CONTROL_ALLOWANCE
+    assert sub.max_pending == bound
+    peak = 0
+    for _ in range(10_000):
+        hub.subscribe(sub, world_ids=None, since_seq=0, epoch=hub.epoch, subscribed=subscribed)
+        peak = max(peak, sub.pending)
+    assert peak <= bound
+    assert sub.close_reason == "overflow" and "unread" in sub.close_detail
+    assert sub.pending == 0 and hub.subscriber_count == 0  # its outbox is freed at once
+    with pytest.raises(SubscriberClosed):
+        await sub.get()
+
+
+async def test_one_full_replay_and_live_events_fit_in_the_outbox() -> None:
+    hub = EventHub(history_size=50, client_queue_size=8)
+    for seq in range(1, 51):
+        hub.publish(event(seq))
+    sub = hub.new_subscriber()
+    assert hub.subscribe(sub, world_ids=None, since_seq=0, epoch=hub.epoch,
+                         subscribed=subscribed) is True
+    for seq in range(51, 59):
+        hub.publish(event(seq))
+    for _ in range(CONTROL_ALLOWANCE - 1):  # "subscribed" was the first control reply
+        assert sub.push_control('{"type": "pong"}')
+    assert not sub.closed
+    assert [m.get("seq") for m in drain(sub)[1:59]] == list(range(1, 59))
+
+
+async def test_unread_pings_are_bounded() -> None:
+    sub = Subscriber(max_live=4)
+    accepted = sum(sub.push_control('{"type": "pong"}') for _ in range(10_000))
+    assert accepted == 4 + CONTROL_ALLOWANCE and sub.close_reason == "overflow"
+
+
 def test_invalid_sizes_are_refused() -> None:
     with pytest.raises(ValueError):
         EventHub(history_size=0, client_queue_size=1)
     with pytest.raises(ValueError):
         Subscriber(max_live=0)
+    with pytest.raises(ValueError):
+        Subscriber(max_live=5, max_pending=4)

@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 SUPPORTED_TOPICS = frozenset({CONTROLBUS_TOPIC_REBALANCING})
 CLOSE_CODES = {"unauthorized": 1008, "overflow": 1013, "shutdown": 1001}
 SEND_BATCH = 16
+MAX_CLOSE_REASON = 120
+"""A close frame's reason must fit in 123 bytes (RFC 6455); ours are ASCII."""
 CLOSE_TIMEOUT = 10.0
 """Seconds to wait for a close frame to go out: a client that fell behind gets its 1013 once
 it reads again (the frame queues behind what it has not read yet)."""
@@ -123,6 +125,11 @@ async def _receive(websocket: WebSocket, *, hub: EventHub, subscriber: Subscribe
             text = message["bytes"].decode("utf-8", "replace")
         if text is not None:
             _handle_text(text, hub=hub, subscriber=subscriber)
+        if subscriber.closed:
+            return  # overflowed: nothing more is read from a client that does not read
+        # Let the sender drain between requests, so a client that pipelines requests and
+        # reads the answers is not taken for one that does not read.
+        await asyncio.sleep(0)
 
 
 async def _send(websocket: WebSocket, subscriber: Subscriber, metrics: GatewayMetrics) -> None:
@@ -170,7 +177,7 @@ async def serve_websocket(websocket: WebSocket, *, hub: EventHub, tokens: Sequen
         await asyncio.wait({receiver, sender, closed})
         hub.unsubscribe(subscriber)
         metrics.ws_clients.dec()
-    reason = subscriber.close_reason
+    reason, detail = subscriber.close_reason, subscriber.close_detail
     subscriber.close("client")
     failed = [t for t in (receiver, sender) if t in done and not t.cancelled() and t.exception()]
     if failed:
@@ -181,6 +188,6 @@ async def serve_websocket(websocket: WebSocket, *, hub: EventHub, tokens: Sequen
         return
     if reason in ("overflow", "shutdown"):
         metrics.add_ws_disconnect(reason)
-        message = ("fell behind; reconnect with since_seq" if reason == "overflow"
-                   else "gateway shutting down")
-        await _close(websocket, CLOSE_CODES[reason], message)
+        message = detail or ("fell behind; reconnect with since_seq" if reason == "overflow"
+                             else "gateway shutting down")
+        await _close(websocket, CLOSE_CODES[reason], message[:MAX_CLOSE_REASON])
