@@ -327,6 +327,34 @@ async def test_bad_messages_get_an_error_and_the_connection_stays_open(
         await subscribe(ws)
 
 
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def test_deeply_nested_messages_get_an_error_and_the_connection_stays_open(
+    stack: Stack,
+) -> None:
+    # Issue 10: 100,000 levels raised RecursionError and dropped the connection unclosed.
+    cases = [
+        (nested(100_000), "E_WS_INVALID_JSON"),
+        ('{"type": "subscribe", "topics": ["rebalancing"], "world_ids": '
+         + nested(100_000) + "}", "E_WS_INVALID_JSON"),
+        ('{"type": ' + nested(500) + "}", "E_WS_UNKNOWN_MESSAGE"),
+        ('{"type": "subscribe", "topics": ["rebalancing"], "world_ids": ' + nested(500) + "}",
+         "E_WS_INVALID_SUBSCRIBE"),
+    ]
+    gw = stack.gateway()
+    async with client(gw) as ws:
+        for message, code in cases:
+            await ws.send(message)
+            error = await recv(ws)
+            assert error["type"] == "error" and error["code"] == code, error
+            assert "[[" not in error["message"]  # the input is not echoed
+        await ws.send('{"type": "ping"}')
+        assert await recv(ws) == {"type": "pong"}
+        await subscribe(ws)
+
+
 async def test_unsubscribe_stops_events(stack: Stack) -> None:
     gw = stack.gateway()
     async with client(gw) as ws:

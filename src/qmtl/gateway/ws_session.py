@@ -81,6 +81,10 @@ def _handle_text(text: str, *, hub: EventHub, subscriber: Subscriber) -> None:
     except ValueError:
         subscriber.push_control(_error("E_WS_INVALID_JSON", "messages must be JSON objects"))
         return
+    except RecursionError:
+        # The parser recurses per nesting level; a deep message must not end the connection.
+        subscriber.push_control(_error("E_WS_INVALID_JSON", "message nested too deeply"))
+        return
     if not isinstance(message, dict):
         subscriber.push_control(_error("E_WS_INVALID_MESSAGE", "messages must be JSON objects"))
         return
@@ -110,9 +114,11 @@ def _handle_text(text: str, *, hub: EventHub, subscriber: Subscriber) -> None:
     elif kind == "ping":
         subscriber.push_control(json.dumps({"type": "pong"}))
     else:
+        # Named only when it is a short string: the answer never echoes arbitrary input.
+        shown = repr(kind) if isinstance(kind, str) and len(kind) <= 40 else "given"
         subscriber.push_control(_error(
             "E_WS_UNKNOWN_MESSAGE",
-            f"unknown message type {kind!r}; expected subscribe, unsubscribe or ping"))
+            f"unknown message type ({shown}); expected subscribe, unsubscribe or ping"))
 
 
 async def _receive(websocket: WebSocket, *, hub: EventHub, subscriber: Subscriber) -> None:
