@@ -1,13 +1,20 @@
-"""``/ws`` against abusive clients, on a real ``qmtl up`` process (issue 10, SPEC 6 and 10).
+"""``/ws`` against real server processes (issue 10, SPEC 6 and 10).
 
 * A client that sends ``subscribe`` with ``since_seq: 0`` 10,000 times and reads nothing is
   closed with 1013 and a reason once its bounded outbox is full; the server process's
   memory stays flat (it grew by ~500 MB before the outbox was bounded).
+* ``?token=`` never reaches the log of ``qmtl gateway serve`` (access and handshake lines).
+* A gateway that shuts down closes its WebSocket clients with 1012 (service restart).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
+from tests._servers import free_port
 from tests.cli._up import QmtlUp
 
 from ._rawws import RawWebSocket
@@ -109,3 +119,85 @@ def test_a_subscribe_flood_from_a_client_that_does_not_read_is_closed_memory_fla
     assert code == 1013
     assert "unread" in stalled.close_reason
     assert after - before < RSS_GROWTH_LIMIT_MB, (before, after)
+
+
+class GatewayProcess:
+    """``qmtl gateway serve`` at log level info, its log in a file."""
+
+    def __init__(self, tmp_path: Path, *, tokens: list[str]) -> None:
+        self.port = free_port()
+        config = tmp_path / "gateway.yml"
+        config.write_text(
+            "gateway:\n"
+            f"  commit_log: sqlite:///{tmp_path}/log.db\n"
+            f"  worldservice_url: http://127.0.0.1:{free_port()}\n"
+            f"  auth: {{tokens: {json.dumps(tokens)}}}\n")
+        self.log = tmp_path / "gateway.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("QMTL__")}
+        with self.log.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "qmtl"), "gateway", "serve", "--config",
+                 str(config), "--port", str(self.port), "--log-level", "info"],
+                env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + HANG_GUARD
+        while True:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                httpx.get(f"{self.url}/health", timeout=5.0)
+                return
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, self.log.read_text()
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def stop(self) -> None:
+        """SIGTERM and wait (uvicorn re-raises the signal once it has shut down)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        self.process.wait(HANG_GUARD)
+
+
+async def _subscribe(url: str) -> Any:
+    ws = await connect(url, open_timeout=HANG_GUARD)
+    await ws.send(json.dumps({"type": "subscribe", "topics": ["rebalancing"]}))
+    assert json.loads(await asyncio.wait_for(ws.recv(), HANG_GUARD))["type"] == "subscribed"
+    return ws
+
+
+async def test_query_tokens_never_reach_the_server_log(tmp_path: Path) -> None:
+    gateway = GatewayProcess(tmp_path, tokens=["s3cret-good"])
+    try:
+        ws = await _subscribe(f"{gateway.ws_url}?token=s3cret-good&x=1")
+        await ws.close()
+        refused = await connect(f"{gateway.ws_url}?token=s3cret-wrong", open_timeout=HANG_GUARD)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(refused.recv(), HANG_GUARD)
+        async with httpx.AsyncClient() as http:
+            await http.get(f"{gateway.url}/health?token=s3cret-http")
+            await http.get(f"{gateway.url}/rebalancing/plan?access_token=s3cret-other")
+    finally:
+        gateway.stop()
+    log = gateway.log.read_text()
+    assert "/ws?token=***&x=1" in log  # the handshake line is there, redacted
+    assert "/health?token=***" in log  # and the access line
+    assert "s3cret" not in log
+
+
+async def test_gateway_shutdown_closes_websocket_clients_with_1012(tmp_path: Path) -> None:
+    gateway = GatewayProcess(tmp_path, tokens=[])
+    try:
+        ws = await _subscribe(gateway.ws_url)
+        await asyncio.to_thread(gateway.process.send_signal, signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), HANG_GUARD)
+    finally:
+        gateway.stop()
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1012  # service restart: reconnect (SPEC 10)
