@@ -407,3 +407,28 @@ async def test_a_stalled_client_is_dropped_with_1013_and_never_delays_others(
     finally:
         stalled.close()
     assert gw.metric("gateway_ws_disconnects_total", reason="overflow") == 1
+
+
+# -- shutdown ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("closer", ["hub", "server"])
+async def test_shutdown_closes_clients_with_1012_either_way(stack: Stack, closer: str) -> None:
+    """uvicorn closes WebSockets with 1012 before the lifespan ends; the hub's own close on
+    shutdown must say the same (the documented code)."""
+    gw = stack.gateway()
+    async with client(gw) as ws:
+        await subscribe(ws)
+
+        async def close_hub() -> None:
+            gw.app.state.gateway.hub.close()
+
+        if closer == "hub":
+            await stack.loop.arun(close_hub())
+        else:
+            await asyncio.to_thread(stack.stop, gw)
+        with pytest.raises(ConnectionClosed) as info:
+            await recv(ws)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1012
+    if closer == "hub":
+        assert gw.metric("gateway_ws_disconnects_total", reason="shutdown") == 1

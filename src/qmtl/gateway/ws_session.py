@@ -11,7 +11,10 @@ Protocol::
     anything else -> {"type": "error", "code": "E_WS_…", "message": …} (connection stays open)
 
 Close codes: 1008 bad or missing token (when auth is configured), 1013 the client fell
-behind (its outbox overflowed; reconnect with ``since_seq``), 1001 gateway shutdown.
+behind or asked without reading (its outbox overflowed; reconnect with ``since_seq``), 1012
+gateway shutdown ("service restart": reconnect). uvicorn itself closes every WebSocket with
+1012 when it shuts down, before the app's lifespan ends; the hub's own shutdown close uses the
+same code so that clients see one answer whichever comes first.
 
 Each connection runs a receiver and a sender task; every outgoing message goes through the
 subscriber's outbox, so control messages, replay and live events keep their order and a
@@ -41,7 +44,7 @@ __all__ = ["CLOSE_CODES", "SUPPORTED_TOPICS", "SubscribeMessage", "serve_websock
 logger = logging.getLogger(__name__)
 
 SUPPORTED_TOPICS = frozenset({CONTROLBUS_TOPIC_REBALANCING})
-CLOSE_CODES = {"unauthorized": 1008, "overflow": 1013, "shutdown": 1001}
+CLOSE_CODES = {"unauthorized": 1008, "overflow": 1013, "shutdown": 1012}
 SEND_BATCH = 16
 MAX_CLOSE_REASON = 120
 """A close frame's reason must fit in 123 bytes (RFC 6455); ours are ASCII."""
