@@ -196,3 +196,13 @@ async def test_cancelling_the_consumer_task_propagates(bus: ControlBus) -> None:
     other = await bus.subscribe("plans")
     await bus.publish("plans", b"after-cancel")
     assert payloads(await take(other, 1)) == [b"after-cancel"]
+
+
+async def test_every_reader_of_one_numbering_sees_one_epoch(make_bus: MakeBus) -> None:
+    # The same seq means the same message for every reader, so they share the epoch.
+    first, second = make_bus(), make_bus()
+    await first.start()
+    await second.start()
+    epoch = await first.epoch("t")
+    assert epoch and await first.epoch("t") == epoch
+    assert await second.epoch("t") == epoch

@@ -139,3 +139,12 @@ def test_check_controlbus_url_validates_without_creating_a_bus(url: str, message
         check_controlbus_url(url)
     assert check_controlbus_url(" redis://h:1/0?retention=5 ") == "redis://h:1/0?retention=5"
     assert check_controlbus_url("memory://checked-only") == "memory://checked-only"
+
+
+async def test_a_new_memory_bus_is_a_new_epoch() -> None:
+    # Its numbering restarts at 1, so a seq of the closed bus means nothing on the new one.
+    name = f"memory://epoch-{uuid.uuid4().hex}"
+    old = create_controlbus(name)
+    epoch = await old.epoch("t")
+    await old.close()
+    assert await create_controlbus(name).epoch("t") != epoch

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from qmtl.controlbus import BusMessage, ControlBusError, RedisStreamsControlBus
 from qmtl.controlbus.redis_streams import redact, seq_of
-from tests._servers import RedisServer
+from tests._servers import RedisServer, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -188,3 +188,28 @@ async def test_close_during_backoff_ends_the_subscription(
     finally:
         await bus.close()
         redis_server.start()
+
+
+async def test_the_epoch_lives_in_redis_and_changes_when_the_data_is_lost(
+        redis_url: str, raw: Redis) -> None:
+    first = RedisStreamsControlBus(redis_url)
+    try:
+        epoch = await first.epoch("rebalancing")
+        assert await raw.get("qmtl:controlbus:epoch:rebalancing") == epoch.encode()
+        await raw.delete("qmtl:controlbus:epoch:rebalancing", "qmtl:controlbus:rebalancing")
+    finally:
+        await first.close()
+    again = RedisStreamsControlBus(redis_url)
+    try:
+        assert await again.epoch("rebalancing") != epoch
+    finally:
+        await again.close()
+
+
+async def test_the_epoch_of_an_unreachable_redis_is_a_controlbus_error() -> None:
+    bus = RedisStreamsControlBus(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=0.5)
+    try:
+        with pytest.raises(ControlBusError, match="epoch"):
+            await bus.epoch("rebalancing")
+    finally:
+        await bus.close()

@@ -26,6 +26,7 @@ class RawWebSocket:
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode())
         self._buffer = b""
+        self.close_reason = ""
         while b"\r\n\r\n" not in self._buffer:
             chunk = self.sock.recv(4096)
             if not chunk:
@@ -36,6 +37,11 @@ class RawWebSocket:
             raise ConnectionError(head.decode(errors="replace"))
 
     def send_text(self, text: str) -> None:
+        self.sock.sendall(self.frame(text))
+
+    @staticmethod
+    def frame(text: str) -> bytes:
+        """One masked text frame (to send many at once with ``sock.sendall``)."""
         payload = text.encode()
         mask = os.urandom(4)
         length = len(payload)
@@ -46,7 +52,7 @@ class RawWebSocket:
         else:
             header = struct.pack("!BBQ", 0x81, 0x80 | 127, length)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
+        return header + mask + masked
 
     def _read(self, count: int) -> bytes:
         while len(self._buffer) < count:
@@ -74,6 +80,7 @@ class RawWebSocket:
             opcode, payload = self.read_frame()
             if opcode == 0x8:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self.close_reason = payload[2:].decode(errors="replace")
                 return texts, code
             texts += opcode == 0x1
 

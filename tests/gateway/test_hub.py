@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from qmtl.gateway.hub import EventHub, RelayedEvent, Subscriber, SubscriberClosed
+from qmtl.gateway.hub import CONTROL_ALLOWANCE, EventHub, RelayedEvent, Subscriber, SubscriberClosed
 
 
 def event(seq: int, world: str = "w1") -> RelayedEvent:
@@ -16,7 +16,7 @@ def event(seq: int, world: str = "w1") -> RelayedEvent:
                         text=json.dumps({"seq": seq, "world": world}))
 
 
-def subscribed(recovered: bool) -> str:
+def subscribed(recovered: bool, epoch: str) -> str:
     return json.dumps({"type": "subscribed", "recovered": recovered})
 
 
@@ -33,7 +33,8 @@ async def test_replay_after_since_seq_then_live_without_duplicates() -> None:
     for seq in (1, 2, 3):
         hub.publish(event(seq))
     sub = hub.new_subscriber()
-    assert hub.subscribe(sub, world_ids=None, since_seq=1, subscribed=subscribed) is True
+    assert hub.subscribe(sub, world_ids=None, since_seq=1, epoch=hub.epoch,
+                  subscribed=subscribed) is True
     hub.publish(event(4))
     messages = drain(sub)
     assert messages[0] == {"type": "subscribed", "recovered": True}
@@ -46,11 +47,13 @@ async def test_recovered_false_when_events_after_since_seq_were_evicted() -> Non
         hub.publish(event(seq))
     assert hub.unavailable_through == 2
     sub = hub.new_subscriber()
-    assert hub.subscribe(sub, world_ids=None, since_seq=1, subscribed=subscribed) is False
+    assert hub.subscribe(sub, world_ids=None, since_seq=1, epoch=hub.epoch,
+                  subscribed=subscribed) is False
     assert [m.get("seq") for m in drain(sub)[1:]] == [3, 4, 5]
     sub2 = hub.new_subscriber()
     # since_seq=2: everything after 2 (3, 4, 5) is still there.
-    assert hub.subscribe(sub2, world_ids=None, since_seq=2, subscribed=subscribed) is True
+    assert hub.subscribe(sub2, world_ids=None, since_seq=2, epoch=hub.epoch,
+                  subscribed=subscribed) is True
 
 
 async def test_since_seq_newer_than_anything_known_replays_everything_unrecovered() -> None:
@@ -58,7 +61,8 @@ async def test_since_seq_newer_than_anything_known_replays_everything_unrecovere
     for seq in (10, 20):
         hub.publish(event(seq))
     sub = hub.new_subscriber()
-    assert hub.subscribe(sub, world_ids=None, since_seq=99, subscribed=subscribed) is False
+    assert hub.subscribe(sub, world_ids=None, since_seq=99, epoch=hub.epoch,
+                  subscribed=subscribed) is False
     assert [m.get("seq") for m in drain(sub)[1:]] == [10, 20]
 
 
@@ -66,7 +70,8 @@ async def test_no_since_seq_means_live_only() -> None:
     hub = EventHub(history_size=5, client_queue_size=10)
     hub.publish(event(1))
     sub = hub.new_subscriber()
-    assert hub.subscribe(sub, world_ids=None, since_seq=None, subscribed=subscribed) is False
+    assert hub.subscribe(sub, world_ids=None, since_seq=None, epoch=hub.epoch,
+                  subscribed=subscribed) is False
     hub.publish(event(2))
     assert [m.get("seq") for m in drain(sub)[1:]] == [2]
 
@@ -76,9 +81,42 @@ async def test_unloaded_history_is_not_recoverable() -> None:
     hub.mark_unavailable_through(41)
     hub.publish(event(42))
     sub = hub.new_subscriber()
-    assert hub.subscribe(sub, world_ids=None, since_seq=40, subscribed=subscribed) is False
+    assert hub.subscribe(sub, world_ids=None, since_seq=40, epoch=hub.epoch,
+                  subscribed=subscribed) is False
     sub2 = hub.new_subscriber()
-    assert hub.subscribe(sub2, world_ids=None, since_seq=41, subscribed=subscribed) is True
+    assert hub.subscribe(sub2, world_ids=None, since_seq=41, epoch=hub.epoch,
+                  subscribed=subscribed) is True
+
+
+async def test_a_since_seq_from_another_epoch_is_not_recovered_and_replays_everything() -> None:
+    # A restarted in-process bus numbers from 1 again: seq 1 of the old run is not seq 1 now.
+    hub = EventHub(history_size=10, client_queue_size=10)
+    hub.epoch = "run-2"
+    for seq in (1, 2, 3):
+        hub.publish(event(seq))
+    sub = hub.new_subscriber()
+    assert hub.subscribe(sub, world_ids=None, since_seq=2, epoch="run-1",
+                         subscribed=subscribed) is False
+    assert [m.get("seq") for m in drain(sub)[1:]] == [1, 2, 3]
+
+
+async def test_a_since_seq_without_epoch_cannot_be_placed_so_it_is_not_recovered() -> None:
+    hub = EventHub(history_size=10, client_queue_size=10)
+    for seq in (1, 2, 3):
+        hub.publish(event(seq))
+    sub = hub.new_subscriber()
+    assert hub.subscribe(sub, world_ids=None, since_seq=1, epoch=None,
+                         subscribed=subscribed) is False
+    assert [m.get("seq") for m in drain(sub)[1:]] == [2, 3]  # the best guess
+
+
+async def test_the_subscribed_answer_names_the_hub_epoch() -> None:
+    hub = EventHub(history_size=10, client_queue_size=10)
+    hub.epoch = "e-42"
+    sub = hub.new_subscriber()
+    hub.subscribe(sub, world_ids=None, since_seq=None, epoch=None,
+                  subscribed=lambda recovered, epoch: json.dumps([recovered, epoch]))
+    assert drain(sub) == [[False, "e-42"]]
 
 
 async def test_world_filter_applies_to_replay_and_live() -> None:
@@ -86,7 +124,8 @@ async def test_world_filter_applies_to_replay_and_live() -> None:
     hub.publish(event(1, "w1"))
     hub.publish(event(2, "w2"))
     sub = hub.new_subscriber()
-    hub.subscribe(sub, world_ids=["w2"], since_seq=0, subscribed=subscribed)
+    hub.subscribe(sub, world_ids=["w2"], since_seq=0, epoch=hub.epoch,
+                  subscribed=subscribed)
     hub.publish(event(3, "w1"))
     hub.publish(event(4, "w2"))
     assert [m.get("seq") for m in drain(sub)[1:]] == [2, 4]
@@ -105,8 +144,10 @@ async def test_a_full_outbox_closes_only_that_subscriber() -> None:
     overflowed: list[Subscriber] = []
     hub.on_overflow = overflowed.append
     slow, fast = hub.new_subscriber(), hub.new_subscriber()
-    hub.subscribe(slow, world_ids=None, since_seq=None, subscribed=subscribed)
-    hub.subscribe(fast, world_ids=None, since_seq=None, subscribed=subscribed)
+    hub.subscribe(slow, world_ids=None, since_seq=None, epoch=hub.epoch,
+                  subscribed=subscribed)
+    hub.subscribe(fast, world_ids=None, since_seq=None, epoch=hub.epoch,
+                  subscribed=subscribed)
     received = [await fast.get()]  # "subscribed"
     for seq in range(1, 6):
         hub.publish(event(seq))
@@ -125,7 +166,8 @@ async def test_get_waits_for_a_message_and_close_wakes_it() -> None:
     waiter = asyncio.create_task(sub.get())
     await asyncio.sleep(0)
     assert not waiter.done()
-    hub.subscribe(sub, world_ids=None, since_seq=None, subscribed=subscribed)
+    hub.subscribe(sub, world_ids=None, since_seq=None, epoch=hub.epoch,
+                  subscribed=subscribed)
     assert json.loads(await waiter) == {"type": "subscribed", "recovered": False}
     waiter = asyncio.create_task(sub.get())
     await asyncio.sleep(0)
@@ -135,8 +177,50 @@ async def test_get_waits_for_a_message_and_close_wakes_it() -> None:
     assert info.value.reason == "shutdown"
 
 
+async def test_repeated_replays_to_a_client_that_does_not_read_are_bounded() -> None:
+    # Issue 10: 10,000 x subscribe(since_seq=0) grew the gateway by 500 MB.
+    hub = EventHub(history_size=50, client_queue_size=8)
+    for seq in range(1, 51):
+        hub.publish(event(seq))
+    sub = hub.new_subscriber()
+    bound = 50 + 8 + CONTROL_ALLOWANCE
+    assert sub.max_pending == bound
+    peak = 0
+    for _ in range(10_000):
+        hub.subscribe(sub, world_ids=None, since_seq=0, epoch=hub.epoch, subscribed=subscribed)
+        peak = max(peak, sub.pending)
+    assert peak <= bound
+    assert sub.close_reason == "overflow" and "unread" in sub.close_detail
+    assert sub.pending == 0 and hub.subscriber_count == 0  # its outbox is freed at once
+    with pytest.raises(SubscriberClosed):
+        await sub.get()
+
+
+async def test_one_full_replay_and_live_events_fit_in_the_outbox() -> None:
+    hub = EventHub(history_size=50, client_queue_size=8)
+    for seq in range(1, 51):
+        hub.publish(event(seq))
+    sub = hub.new_subscriber()
+    assert hub.subscribe(sub, world_ids=None, since_seq=0, epoch=hub.epoch,
+                         subscribed=subscribed) is True
+    for seq in range(51, 59):
+        hub.publish(event(seq))
+    for _ in range(CONTROL_ALLOWANCE - 1):  # "subscribed" was the first control reply
+        assert sub.push_control('{"type": "pong"}')
+    assert not sub.closed
+    assert [m.get("seq") for m in drain(sub)[1:59]] == list(range(1, 59))
+
+
+async def test_unread_pings_are_bounded() -> None:
+    sub = Subscriber(max_live=4)
+    accepted = sum(sub.push_control('{"type": "pong"}') for _ in range(10_000))
+    assert accepted == 4 + CONTROL_ALLOWANCE and sub.close_reason == "overflow"
+
+
 def test_invalid_sizes_are_refused() -> None:
     with pytest.raises(ValueError):
         EventHub(history_size=0, client_queue_size=1)
     with pytest.raises(ValueError):
         Subscriber(max_live=0)
+    with pytest.raises(ValueError):
+        Subscriber(max_live=5, max_pending=4)

@@ -124,9 +124,11 @@ async def test_seq_is_shared_across_gateways_on_one_redis(stack: Stack, redis_ur
     seqs = [await publish(redis_url, encoded(planned_event("w1"))) for _ in range(3)]
     gw_a = stack.gateway(controlbus=redis_url)
     gw_b = stack.gateway(controlbus=redis_url)
-    _, from_a = await collect(gw_a, 3, since_seq=0)
-    answer, from_b = await collect(gw_b, 2, since_seq=from_a[0]["seq"])
+    first, from_a = await collect(gw_a, 3, since_seq=0)
+    answer, from_b = await collect(gw_b, 2, since_seq=from_a[0]["seq"], epoch=first["epoch"])
     assert [e["seq"] for e in from_a] == seqs
+    # One Redis stream, one numbering: both gateways name the same epoch.
+    assert answer["epoch"] == first["epoch"]
     assert answer["recovered"] is True
     assert [e["id"] for e in from_b] == [e["id"] for e in from_a[1:]]
     assert [e["seq"] for e in from_b] == seqs[1:]

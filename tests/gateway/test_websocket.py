@@ -1,68 +1,27 @@
-"""``/ws`` with real WebSocket connections to a gateway under uvicorn (SPEC 10).
+"""``/ws`` with real WebSocket connections to a gateway under uvicorn (SPEC 10): auth, relay,
+protocol errors, stalled clients and shutdown. Resume is in ``test_websocket_resume.py``.
 
-Events are published on the gateway's ControlBus (on the server loop, as the WorldService
-relay would) or come from a real WorldService apply. "Nothing else arrived" is checked with
-a marker event published afterwards: delivery is in order, so anything that should not have
-been relayed would have arrived before the marker.
+Events are published on the gateway's ControlBus or come from a real WorldService apply
+(see ``_wsclient``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from qmtl.contracts import CloudEvent
-from qmtl.controlbus import BusMessage, create_controlbus
 
 from ._events import encoded, planned_event
 from ._rawws import RawWebSocket
 from ._support import scaling_request
-from .conftest import RunningGateway, Stack
-
-RECV_GUARD = 20.0  # seconds: a hang guard, not a latency assertion
-
-
-async def publish(stack: Stack, payload: bytes) -> BusMessage:
-    bus = create_controlbus(stack.bus_url)
-    return await stack.loop.arun(bus.publish("rebalancing", payload))
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), RECV_GUARD))
-    return message
-
-
-@asynccontextmanager
-async def client(gw: RunningGateway, *, query: str = "", headers: dict[str, str] | None = None,
-                 **kwargs: Any) -> AsyncIterator[ClientConnection]:
-    async with connect(gw.ws_url + query, additional_headers=headers, open_timeout=RECV_GUARD,
-                       **kwargs) as ws:
-        yield ws
-
-
-async def subscribe(ws: ClientConnection, **fields: Any) -> dict[str, Any]:
-    await ws.send(json.dumps({"type": "subscribe", "topics": ["rebalancing"], **fields}))
-    answer = await recv(ws)
-    assert answer["type"] == "subscribed", answer
-    return answer
-
-
-async def events_until(ws: ClientConnection, marker_id: str) -> list[dict[str, Any]]:
-    out = []
-    while True:
-        message = await recv(ws)
-        out.append(message)
-        if message.get("id") == marker_id:
-            return out
-
+from ._wsclient import bus_epoch, client, events_until, publish, recv, subscribe
+from .conftest import Stack
 
 # -- auth --------------------------------------------------------------------------------
 
@@ -94,7 +53,7 @@ async def test_v1_and_v2_events_are_relayed_unchanged_with_seq(stack: Stack) -> 
     gw = stack.gateway()
     async with client(gw) as ws:
         assert await subscribe(ws) == {"type": "subscribed", "topics": ["rebalancing"],
-                                       "recovered": False}
+                                       "recovered": False, "epoch": await bus_epoch(stack)}
         sent = [planned_event("w1", version=1), planned_event("w2", version=2)]
         positions = [await publish(stack, encoded(e)) for e in sent]
         received = [await recv(ws), await recv(ws)]
@@ -176,91 +135,6 @@ async def test_events_from_a_real_worldservice_apply(stack: Stack) -> None:
     assert gw.metric("rebalance_plan_last_delta_count", world_id="w2") == 0
 
 
-# -- resume ------------------------------------------------------------------------------
-
-
-async def test_resume_with_since_seq_recovers_what_was_missed(stack: Stack) -> None:
-    gw = stack.gateway()
-    first = [planned_event("w1") for _ in range(2)]
-    async with client(gw) as ws:
-        await subscribe(ws)
-        for event in first:
-            await publish(stack, encoded(event))
-        seen = [await recv(ws), await recv(ws)]
-    last_seq = seen[-1]["seq"]
-    missed = [planned_event(w) for w in ("w1", "w2", "w1")]
-    for event in missed:
-        await publish(stack, encoded(event))
-    async with client(gw) as ws:
-        answer = await subscribe(ws, since_seq=last_seq)
-        assert answer["recovered"] is True
-        live = planned_event("w1")
-        await publish(stack, encoded(live))
-        replay = await events_until(ws, live.id)
-    assert [m["id"] for m in replay] == [e.id for e in missed] + [live.id]  # no duplicates
-    seqs = [m["seq"] for m in replay]
-    assert seqs == sorted(seqs) and seqs[0] > last_seq
-
-
-async def test_resume_with_world_filter(stack: Stack) -> None:
-    gw = stack.gateway()
-    events = [planned_event(w) for w in ("w1", "w2", "w1")]
-    for event in events:
-        await publish(stack, encoded(event))
-    async with client(gw) as ws:
-        assert (await subscribe(ws, since_seq=0, world_ids=["w1"]))["recovered"] is True
-        marker = planned_event("w1")
-        await publish(stack, encoded(marker))
-        replay = await events_until(ws, marker.id)
-    assert [m["id"] for m in replay] == [events[0].id, events[2].id, marker.id]
-
-
-async def test_resume_is_honest_when_history_was_evicted(stack: Stack) -> None:
-    gw = stack.gateway(ws={"history_size": 2})
-    events = [planned_event("w1") for _ in range(4)]
-    seqs = [(await publish(stack, encoded(e))).seq for e in events]
-    async with client(gw) as ws:
-        marker = planned_event("w1")
-        answer = await subscribe(ws, since_seq=seqs[0])
-        await publish(stack, encoded(marker))
-        replay = await events_until(ws, marker.id)
-    # seq[1] was evicted (history keeps 2): not everything after seqs[0] can be replayed.
-    assert answer["recovered"] is False
-    assert [m["id"] for m in replay] == [events[2].id, events[3].id, marker.id]
-    # The marker evicted events[2] too; everything after events[2] is still there.
-    async with client(gw) as ws:
-        assert (await subscribe(ws, since_seq=seqs[1]))["recovered"] is False
-    async with client(gw) as ws:
-        assert (await subscribe(ws, since_seq=seqs[2]))["recovered"] is True
-
-
-async def test_since_seq_from_the_future_replays_the_whole_history(stack: Stack) -> None:
-    gw = stack.gateway()
-    events = [planned_event("w1") for _ in range(2)]
-    for event in events:
-        await publish(stack, encoded(event))
-    async with client(gw) as ws:
-        answer = await subscribe(ws, since_seq=10**12)
-        replay = [await recv(ws), await recv(ws)]
-    assert answer["recovered"] is False
-    assert [m["id"] for m in replay] == [e.id for e in events]
-
-
-async def test_history_is_loaded_from_the_bus_at_start_up(stack: Stack) -> None:
-    create_controlbus(stack.bus_url)  # the bus exists before the gateway starts
-    events = [planned_event("w1") for _ in range(3)]
-    seqs = [(await publish(stack, encoded(e))).seq for e in events]
-    gw = stack.gateway(ws={"history_size": 2})
-    async with client(gw) as ws:
-        answer = await subscribe(ws, since_seq=seqs[0])
-        replay = [await recv(ws), await recv(ws)]
-    assert [m["id"] for m in replay] == [events[1].id, events[2].id]
-    assert answer["recovered"] is True  # everything after seqs[0] was loaded
-    async with client(gw) as ws:
-        # Only the newest two were loaded: seqs[0] itself cannot be replayed.
-        assert (await subscribe(ws, since_seq=seqs[0] - 1))["recovered"] is False
-
-
 # -- protocol errors ---------------------------------------------------------------------
 
 
@@ -278,6 +152,8 @@ async def test_history_is_loaded_from_the_bus_at_start_up(stack: Stack) -> None:
          "E_WS_INVALID_SUBSCRIBE"),
         ('{"type": "subscribe", "topics": ["rebalancing"], "world_ids": []}',
          "E_WS_INVALID_SUBSCRIBE"),
+        ('{"type": "subscribe", "topics": ["rebalancing"], "since_seq": 1, "epoch": 7}',
+         "E_WS_INVALID_SUBSCRIBE"),
     ],
 )
 async def test_bad_messages_get_an_error_and_the_connection_stays_open(
@@ -288,6 +164,34 @@ async def test_bad_messages_get_an_error_and_the_connection_stays_open(
         await ws.send(message)
         error = await recv(ws)
         assert error["type"] == "error" and error["code"] == code and error["message"]
+        await ws.send('{"type": "ping"}')
+        assert await recv(ws) == {"type": "pong"}
+        await subscribe(ws)
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def test_deeply_nested_messages_get_an_error_and_the_connection_stays_open(
+    stack: Stack,
+) -> None:
+    # Issue 10: 100,000 levels raised RecursionError and dropped the connection unclosed.
+    cases = [
+        (nested(100_000), "E_WS_INVALID_JSON"),
+        ('{"type": "subscribe", "topics": ["rebalancing"], "world_ids": '
+         + nested(100_000) + "}", "E_WS_INVALID_JSON"),
+        ('{"type": ' + nested(500) + "}", "E_WS_UNKNOWN_MESSAGE"),
+        ('{"type": "subscribe", "topics": ["rebalancing"], "world_ids": ' + nested(500) + "}",
+         "E_WS_INVALID_SUBSCRIBE"),
+    ]
+    gw = stack.gateway()
+    async with client(gw) as ws:
+        for message, code in cases:
+            await ws.send(message)
+            error = await recv(ws)
+            assert error["type"] == "error" and error["code"] == code, error
+            assert "[[" not in error["message"]  # the input is not echoed
         await ws.send('{"type": "ping"}')
         assert await recv(ws) == {"type": "pong"}
         await subscribe(ws)
@@ -345,3 +249,28 @@ async def test_a_stalled_client_is_dropped_with_1013_and_never_delays_others(
     finally:
         stalled.close()
     assert gw.metric("gateway_ws_disconnects_total", reason="overflow") == 1
+
+
+# -- shutdown ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("closer", ["hub", "server"])
+async def test_shutdown_closes_clients_with_1012_either_way(stack: Stack, closer: str) -> None:
+    """uvicorn closes WebSockets with 1012 before the lifespan ends; the hub's own close on
+    shutdown must say the same (the documented code)."""
+    gw = stack.gateway()
+    async with client(gw) as ws:
+        await subscribe(ws)
+
+        async def close_hub() -> None:
+            gw.app.state.gateway.hub.close()
+
+        if closer == "hub":
+            await stack.loop.arun(close_hub())
+        else:
+            await asyncio.to_thread(stack.stop, gw)
+        with pytest.raises(ConnectionClosed) as info:
+            await recv(ws)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1012
+    if closer == "hub":
+        assert gw.metric("gateway_ws_disconnects_total", reason="shutdown") == 1

@@ -113,7 +113,8 @@ async def test_world_filter_and_since_seq_replay(up_v2: QmtlUp) -> None:
             seen = await _next_events(everything, run_id, 2)
         before = min(e.seq for e in seen) - 1
         # A new subscription resuming before those events replays them, filtered to wb.
-        async with client.events(world_ids=["wb"], since_seq=before) as replay:
+        async with client.events(world_ids=["wb"], since_seq=before,
+                                 epoch=everything.epoch) as replay:
             info = await replay.subscribed()
             replayed = await _next_events(replay, run_id, 1)
     assert info.recovered is True and info.since_seq == before

@@ -58,8 +58,11 @@ class Script:
         if "reply" in plan:
             await ws.send(json.dumps(plan["reply"]))
         else:
-            await ws.send(json.dumps({"type": "subscribed", "topics": ["rebalancing"],
-                                      "recovered": plan.get("recovered", True)}))
+            answer = {"type": "subscribed", "topics": ["rebalancing"],
+                      "recovered": plan.get("recovered", True)}
+            if "epoch" in plan:
+                answer["epoch"] = plan["epoch"]
+            await ws.send(json.dumps(answer))
         for message in plan.get("messages", []):
             await ws.send(message if isinstance(message, str) else json.dumps(message))
         if "close" in plan:
@@ -126,6 +129,35 @@ async def test_reconnect_resumes_after_the_last_seq_and_records_recovered() -> N
     assert [s.recovered for s in stream.subscriptions] == [True, True, False]
     assert [s.resubscription for s in stream.subscriptions] == [False, True, True]
     assert stream.recovered is False and stream.reconnects == 2
+
+
+async def test_another_epoch_is_a_gap_and_the_seq_keeps_its_own_epoch() -> None:
+    script = Script([
+        {"epoch": "A", "messages": [event(1), event(2)], "close": 1012},
+        # A new numbering that (wrongly) claims recovery, and drops before delivering.
+        {"epoch": "B", "recovered": True, "close": 1011},
+        {"epoch": "B", "recovered": True,
+         "messages": [event(1, event_id="fresh-1"), event(2, event_id="fresh-2")]},
+    ])
+    async with scripted(script) as url, GatewayClient(url, reconnect=FAST) as client:
+        async with client.events() as stream:
+            seqs = [(await stream.__anext__()).seq for _ in range(4)]
+    assert seqs == [1, 2, 1, 2]
+    # seq 2 belongs to epoch A until an event of epoch B was yielded.
+    assert [(m.get("since_seq"), m.get("epoch")) for m in script.received] == [
+        (None, None), (2, "A"), (2, "A")]
+    assert [s.recovered for s in stream.subscriptions[1:]] == [False, False]
+    assert [s.epoch for s in stream.subscriptions] == ["A", "B", "B"]
+    assert (stream.last_seq, stream.epoch) == (2, "B") and not stream.recovered
+
+
+async def test_a_persisted_seq_and_epoch_are_sent_back() -> None:
+    script = Script([{"epoch": "A", "messages": [event(8)]}])
+    async with scripted(script) as url, GatewayClient(url) as client:
+        async with client.events(since_seq=7, epoch="A") as stream:
+            assert (await stream.__anext__()).seq == 8
+    assert script.received[0]["since_seq"] == 7 and script.received[0]["epoch"] == "A"
+    assert stream.subscriptions[0].recovered is True
 
 
 async def test_a_connection_that_drops_without_delivering_is_backed_off() -> None:

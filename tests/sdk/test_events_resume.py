@@ -133,6 +133,54 @@ async def test_qmtl_up_restart_is_reported_as_not_recovered(tmp_path: Path) -> N
     assert min(e.seq for e in events) <= before
 
 
+@pytest.mark.e2e
+async def test_qmtl_up_restart_with_events_before_the_resume_is_a_new_epoch(
+    tmp_path: Path,
+) -> None:
+    """The restarted bus numbers from 1 again and reaches the client's seq before it comes
+    back: only the epoch tells the two numberings apart (issue 10, item 4)."""
+    up = QmtlUp(tmp_path).start()
+    first, later = _run(), _run()
+    between = [_run(), _run()]
+    try:
+        async with GatewayClient(up.gateway_url, reconnect=FAST) as client:
+            stream = client.events()
+            await stream.subscribed()
+            await client.apply(book(), run_id=first)
+            await _take(stream, first, 2)  # seq 1, 2 of the first run
+            before, old_epoch = stream.last_seq, stream.epoch
+            assert before == 2 and old_epoch == stream.subscriptions[0].epoch
+
+            # Nobody reads the stream now, so it resubscribes only when read again.
+            await asyncio.to_thread(up.stop)
+            await asyncio.to_thread(up.start)
+            for run in between:
+                await client.apply(book(), run_id=run)  # seq 1..4 of the new run
+            await client.apply(book(), run_id=later)
+
+            received: list[RebalancingEvent] = []
+
+            async def collect() -> None:
+                async for event in stream:
+                    received.append(event)
+                    if sum(e.run_id == later for e in received) == 2:
+                        return
+
+            await asyncio.wait_for(collect(), 60)
+            await stream.aclose()
+    finally:
+        assert up.stop() == 0
+    again = stream.subscriptions[-1]
+    assert again.resubscription and again.since_seq == before
+    assert again.epoch is not None and again.epoch != old_epoch
+    assert again.recovered is False and not stream.recovered
+    # Every event of the new run, the ones numbered at or below ``before`` included.
+    assert [(e.run_id, e.seq) for e in received] == [
+        (run, seq) for seq, run in enumerate([*(r for r in between for _ in (0, 1)),
+                                              later, later], start=1)]
+    assert stream.epoch == again.epoch
+
+
 async def test_unreachable_gateway_gives_up_after_max_attempts() -> None:
     policy = ReconnectPolicy(initial_delay=0.01, max_delay=0.02, max_attempts=3)
     async with GatewayClient(f"http://127.0.0.1:{free_port()}", reconnect=policy) as client:

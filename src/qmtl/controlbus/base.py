@@ -8,7 +8,8 @@ on the CloudEvent ``id``.
 Positions are opaque strings chosen by the backend (a counter in memory, the stream entry
 id in Redis); ``seq`` is the same position as a strictly increasing integer, so that a
 WebSocket client can resume with ``since_seq`` even from another gateway process
-(:meth:`ControlBus.position_for_seq` turns it back into a position).
+(:meth:`ControlBus.position_for_seq` turns it back into a position). A ``seq`` only means
+something together with the topic's :meth:`ControlBus.epoch`: a new epoch is a new numbering.
 
 Subscribing::
 
@@ -22,6 +23,7 @@ fixed when the first message is awaited.
 
 from __future__ import annotations
 
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
@@ -90,6 +92,7 @@ class ControlBus(ABC):
     """A topic-based, ordered, replayable event stream."""
 
     url: str
+    _instance_epoch: str | None = None
 
     @abstractmethod
     async def start(self) -> None:
@@ -137,6 +140,22 @@ class ControlBus(ABC):
         Raises:
             ValueError: ``seq`` is negative.
         """
+
+    async def epoch(self, topic: str) -> str:
+        """An id of the numbering that ``seq`` belongs to on ``topic``.
+
+        Two messages compare by ``seq`` only when their epochs are equal: the epoch changes
+        whenever the numbering can restart (a new in-process bus, a wiped Redis) and stays
+        the same while it is durable (every gateway reading one Redis stream). This default
+        is a random id per bus object, right for any backend whose numbering lives in it.
+
+        Raises:
+            ControlBusError: the backend is unreachable.
+        """
+        check_topic(topic)
+        if self._instance_epoch is None:
+            self._instance_epoch = uuid.uuid4().hex
+        return self._instance_epoch
 
     @abstractmethod
     async def health(self) -> ComponentHealth:

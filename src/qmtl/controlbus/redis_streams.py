@@ -19,6 +19,9 @@
   growing strictly with the position. Subscriptions and history are unaffected (they use
   entry ids), but a client resuming by ``since_seq`` could skip or repeat such entries.
   ``publish`` logs a warning and counts ``seq_overflows`` when it happens.
+* The epoch of a topic (:meth:`RedisStreamsControlBus.epoch`) is a random id stored next to
+  its stream (``qmtl:controlbus:epoch:<topic>``, created with ``SET NX``): every gateway on
+  one Redis shares it, and it changes only when the Redis data is lost.
 * Approximate trimming can drop entries that a slow subscriber has not read yet; XREAD then
   continues from the oldest retained entry.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Awaitable
@@ -207,6 +211,21 @@ class RedisStreamsControlBus(ControlBus):
         except _BACKEND_ERRORS as exc:
             raise ControlBusError(f"could not read {topic!r} from Redis: {exc}") from exc
         return self._messages(topic, reversed(entries))
+
+    async def epoch(self, topic: str) -> str:
+        check_topic(topic)
+        client = self._redis()
+        key = f"{KEY_PREFIX}epoch:{topic}"
+        try:
+            # The first reader creates it; later readers (other gateways) get the same one.
+            await client.set(key, uuid.uuid4().hex, nx=True)
+            raw = await client.get(key)
+        except _BACKEND_ERRORS as exc:
+            raise ControlBusError(f"could not read the epoch of {topic!r} from Redis: {exc}"
+                                  ) from exc
+        if raw is None:
+            raise ControlBusError(f"the epoch of {topic!r} vanished from Redis while read")
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     def position_for_seq(self, seq: int) -> str:
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:

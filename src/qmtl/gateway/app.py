@@ -26,7 +26,7 @@ from qmtl.gateway.commitlog import CommitLog, create_commit_log
 from qmtl.web.auth import bearer_dependency
 from qmtl.web.errors import install_error_handlers
 from qmtl.web.limits import BodySizeLimitMiddleware
-from qmtl.web.observability import metrics_router
+from qmtl.web.observability import metrics_router, redact_secrets_in_server_logs
 from qmtl.web.openapi import install_openapi
 
 from .config import GatewaySettings
@@ -90,6 +90,7 @@ def create_app(settings: GatewaySettings, *, controlbus: ControlBus | None = Non
             closed by the app).
     """
     registry = registry if registry is not None else CollectorRegistry()
+    redact_secrets_in_server_logs()  # clients may put their token in the /ws URL
     metrics = GatewayMetrics(registry)
 
     @contextlib.asynccontextmanager

@@ -1,8 +1,9 @@
 """ControlBus -> WebSocket relay: consume WorldService events and hand them to the hub.
 
-Start-up: subscribe first (which fixes the start position), then load the newest
-``history_size`` messages with ``bus.history``; messages the subscription yields again are
-dropped by seq, so nothing published in between is lost or doubled.
+Start-up: subscribe first (which fixes the start position), read the bus's epoch for the hub
+(the numbering the relay's ``seq`` belongs to), then load the newest ``history_size``
+messages with ``bus.history``; messages the subscription yields again are dropped by seq, so
+nothing published in between is lost or doubled.
 
 Per message (at-least-once input, SPEC 2.6/6): decode the CloudEvent, route on its
 ``type`` (unknown types are counted and ignored), validate ``rebalancing_planned`` data
@@ -135,6 +136,8 @@ class ControlBusConsumer:
         return "relayed"
 
     async def _load_history(self) -> None:
+        # The epoch first: every seq loaded or relayed from now on belongs to it.
+        self.hub.epoch = await self.bus.epoch(self.topic)
         history = await self.bus.history(self.topic, limit=self.history_size)
         if len(history) >= self.history_size and history:
             # There may be older messages we did not load: they cannot be replayed.

@@ -5,25 +5,38 @@ to every matching subscriber with a non-blocking push, so a client that stops re
 only fill its own outbox; when that outbox is full the client is marked *overflowed* and
 its connection is closed (1013) — the publisher and the other clients never wait for it.
 
+Every outbox is bounded twice: at most ``client_queue_size`` live events, and at most
+``history_size + client_queue_size + CONTROL_ALLOWANCE`` messages of any kind (one full
+replay, the live bound, and that many unread control replies). A client that keeps asking
+(``subscribe`` with ``since_seq: 0``, ``ping``) without reading the answers fills it and is
+closed the same way, so its requests cannot grow the gateway's memory.
+
 :meth:`EventHub.subscribe` takes the replay snapshot and registers the subscriber in one
 synchronous step, so replayed and live events neither overlap nor leave a gap.
 
-Resume (SPEC 10): ``recovered`` is true only when every event after ``since_seq`` is still
-in the history. ``unavailable_through`` is the highest seq that is *not* in the history
-(evicted, or older than what was loaded at start-up).
+Resume (SPEC 10): a ``seq`` means something only within its ``epoch`` (the ControlBus
+numbering it came from; a restarted in-process bus numbers from 1 again under a new epoch).
+``recovered`` is true only when the client names this hub's epoch and every event after its
+``since_seq`` is still in the history. ``unavailable_through`` is the highest seq that is
+*not* in the history (evicted, or older than what was loaded at start-up).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["EventHub", "RelayedEvent", "Subscriber", "SubscriberClosed"]
+__all__ = ["CONTROL_ALLOWANCE", "EventHub", "RelayedEvent", "Subscriber", "SubscriberClosed"]
 
 logger = logging.getLogger(__name__)
+
+CONTROL_ALLOWANCE = 64
+"""Unread control replies (``subscribed``, ``pong``, ``error``) an outbox holds beyond one
+full replay and the live bound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +60,19 @@ class SubscriberClosed(Exception):
 class Subscriber:
     """The outbox of one WebSocket connection.
 
-    Control messages (``subscribed``, ``error``, replay) are never refused; live events are,
-    once ``max_live`` of them are waiting — which marks the subscriber overflowed.
+    A live event is refused once ``max_live`` of them are waiting; any message is refused
+    once ``max_pending`` messages of any kind are waiting. A refusal closes the outbox with
+    reason ``overflow`` (``close_detail`` says which bound was hit).
     """
 
-    def __init__(self, *, max_live: int,
+    def __init__(self, *, max_live: int, max_pending: int | None = None,
                  on_close: Callable[[Subscriber], None] | None = None) -> None:
         if max_live < 1:
             raise ValueError(f"max_live must be >= 1, got {max_live}")
         self.max_live = max_live
+        self.max_pending = max_pending if max_pending is not None else max_live + CONTROL_ALLOWANCE
+        if self.max_pending < max_live:
+            raise ValueError(f"max_pending must be >= max_live, got {self.max_pending}")
         self.world_ids: frozenset[str] | None = None
         self._items: deque[tuple[str, bool]] = deque()
         self._live_pending = 0
@@ -63,6 +80,7 @@ class Subscriber:
         self.closed_signal = asyncio.Event()
         self._on_close = on_close
         self.close_reason: str | None = None
+        self.close_detail = ""
 
     @property
     def closed(self) -> bool:
@@ -71,28 +89,41 @@ class Subscriber:
     def matches(self, event: RelayedEvent) -> bool:
         return self.world_ids is None or event.world_id in self.world_ids
 
-    def push_control(self, text: str) -> None:
-        """Queue a control or replay message (not counted against the live bound)."""
-        if not self.closed:
-            self._items.append((text, False))
-            self._wakeup.set()
+    @property
+    def pending(self) -> int:
+        """Messages waiting to be sent."""
+        return len(self._items)
+
+    def push_control(self, text: str) -> bool:
+        """Queue a control or replay message; ``False`` (and the subscriber closes) when
+        ``max_pending`` messages are already waiting."""
+        if self.closed:
+            return False
+        if len(self._items) >= self.max_pending:
+            self.close("overflow", f"{len(self._items)} messages unread; read the replies "
+                                   "before asking again")
+            return False
+        self._items.append((text, False))
+        self._wakeup.set()
+        return True
 
     def offer(self, text: str) -> bool:
         """Queue a live event; ``False`` (and the subscriber closes) when the outbox is full."""
         if self.closed:
             return False
-        if self._live_pending >= self.max_live:
-            self.close("overflow")
+        if self._live_pending >= self.max_live or len(self._items) >= self.max_pending:
+            self.close("overflow", "fell behind; reconnect with since_seq")
             return False
         self._items.append((text, True))
         self._live_pending += 1
         self._wakeup.set()
         return True
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, detail: str = "") -> None:
         if self.closed:
             return
         self.close_reason = reason
+        self.close_detail = detail
         self._items.clear()
         self._live_pending = 0
         self._wakeup.set()
@@ -140,10 +171,14 @@ class EventHub:
         if history_size < 1:
             raise ValueError(f"history_size must be >= 1, got {history_size}")
         self.client_queue_size = client_queue_size
+        self.history_size = history_size
         self._history: deque[RelayedEvent] = deque(maxlen=history_size)
         self._subscribers: set[Subscriber] = set()
         self.last_seq = 0
         self.unavailable_through = 0
+        # Until the relay reads the bus's epoch: an id nobody can hold, so no resume from
+        # before that is called recovered.
+        self.epoch = uuid.uuid4().hex
         self.on_overflow: Callable[[Subscriber], None] | None = None
 
     @property
@@ -154,7 +189,9 @@ class EventHub:
         return tuple(self._history)
 
     def new_subscriber(self) -> Subscriber:
-        return Subscriber(max_live=self.client_queue_size, on_close=self._discard)
+        max_pending = self.client_queue_size + self.history_size + CONTROL_ALLOWANCE
+        return Subscriber(max_live=self.client_queue_size, max_pending=max_pending,
+                          on_close=self._discard)
 
     def mark_unavailable_through(self, seq: int) -> None:
         """Record that no event with a seq <= ``seq`` can be replayed any more."""
@@ -177,12 +214,18 @@ class EventHub:
         return True
 
     def subscribe(self, subscriber: Subscriber, *, world_ids: Iterable[str] | None,
-                  since_seq: int | None, subscribed: Callable[[bool], str]) -> bool:
-        """(Re)subscribe: queue ``subscribed(recovered)``, then the replay, then go live.
+                  since_seq: int | None, epoch: str | None,
+                  subscribed: Callable[[bool, str], str]) -> bool:
+        """(Re)subscribe: queue ``subscribed(recovered, epoch)``, then the replay, then go live.
 
-        Replay = history events after ``since_seq`` that match the world filter; a
-        ``since_seq`` newer than anything known replays the whole history. No ``since_seq``
-        means live events only (``recovered`` is false: nothing was asked to be recovered).
+        * No ``since_seq``: live events only (``recovered`` false: nothing was asked for).
+        * ``epoch`` is another numbering's (the bus restarted since the client's ``seq``):
+          ``recovered`` false, the whole history is replayed — all of it is new to the client.
+        * No ``epoch`` (a client older than epochs): the seq cannot be placed, so ``recovered``
+          is false; the events after ``since_seq`` are replayed (the best guess).
+        * Same epoch: replay = history events after ``since_seq``; ``recovered`` when none was
+          evicted. A ``since_seq`` beyond anything known replays the whole history, not
+          recovered.
 
         Returns:
             ``recovered``.
@@ -190,15 +233,16 @@ class EventHub:
         subscriber.world_ids = frozenset(world_ids) if world_ids is not None else None
         if since_seq is None:
             recovered, replay = False, []
-        elif since_seq > self.last_seq:
+        elif (epoch is not None and epoch != self.epoch) or since_seq > self.last_seq:
             recovered, replay = False, list(self._history)
         else:
-            recovered = since_seq >= self.unavailable_through
+            recovered = epoch is not None and since_seq >= self.unavailable_through
             replay = [e for e in self._history if e.seq > since_seq]
-        subscriber.push_control(subscribed(recovered))
+        if not subscriber.push_control(subscribed(recovered, self.epoch)):
+            return recovered
         for event in replay:
-            if subscriber.matches(event):
-                subscriber.push_control(event.text)
+            if subscriber.matches(event) and not subscriber.push_control(event.text):
+                return recovered  # it overflowed: closed, never goes live
         self._subscribers.add(subscriber)
         return recovered
 

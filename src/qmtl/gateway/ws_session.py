@@ -2,15 +2,19 @@
 
 Protocol::
 
-    client -> {"type": "subscribe", "topics": ["rebalancing"], "world_ids": [...]?, "since_seq": n?}
-    server -> {"type": "subscribed", "topics": [...], "recovered": true|false}
+    client -> {"type": "subscribe", "topics": ["rebalancing"], "world_ids": [...]?,
+               "since_seq": n?, "epoch": "..."?}
+    server -> {"type": "subscribed", "topics": [...], "recovered": true|false, "epoch": "..."}
               then the replay (seq > since_seq), then live events
     client -> {"type": "unsubscribe"}  -> {"type": "unsubscribed"}
     client -> {"type": "ping"}         -> {"type": "pong"}
     anything else -> {"type": "error", "code": "E_WS_…", "message": …} (connection stays open)
 
 Close codes: 1008 bad or missing token (when auth is configured), 1013 the client fell
-behind (its outbox overflowed; reconnect with ``since_seq``), 1001 gateway shutdown.
+behind or asked without reading (its outbox overflowed; reconnect with ``since_seq``), 1012
+gateway shutdown ("service restart": reconnect). uvicorn itself closes every WebSocket with
+1012 when it shuts down, before the app's lifespan ends; the hub's own shutdown close uses the
+same code so that clients see one answer whichever comes first.
 
 Each connection runs a receiver and a sender task; every outgoing message goes through the
 subscriber's outbox, so control messages, replay and live events keep their order and a
@@ -40,15 +44,18 @@ __all__ = ["CLOSE_CODES", "SUPPORTED_TOPICS", "SubscribeMessage", "serve_websock
 logger = logging.getLogger(__name__)
 
 SUPPORTED_TOPICS = frozenset({CONTROLBUS_TOPIC_REBALANCING})
-CLOSE_CODES = {"unauthorized": 1008, "overflow": 1013, "shutdown": 1001}
+CLOSE_CODES = {"unauthorized": 1008, "overflow": 1013, "shutdown": 1012}
 SEND_BATCH = 16
+MAX_CLOSE_REASON = 120
+"""A close frame's reason must fit in 123 bytes (RFC 6455); ours are ASCII."""
 CLOSE_TIMEOUT = 10.0
 """Seconds to wait for a close frame to go out: a client that fell behind gets its 1013 once
 it reads again (the frame queues behind what it has not read yet)."""
 
 
 class SubscribeMessage(BaseModel):
-    """``{"type": "subscribe", "topics": [...], "world_ids": [...]?, "since_seq": n?}``."""
+    """``{"type": "subscribe", "topics": [...], "world_ids": [...]?, "since_seq": n?,
+    "epoch": "..."?}`` — ``epoch`` is the one the client's ``since_seq`` came with."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -56,6 +63,7 @@ class SubscribeMessage(BaseModel):
     topics: list[str] = Field(min_length=1)
     world_ids: list[WorldId] | None = Field(default=None, min_length=1)
     since_seq: int | None = Field(default=None, strict=True, ge=0)
+    epoch: str | None = Field(default=None, strict=True, min_length=1, max_length=128)
 
 
 def _error(code: str, message: str, **extra: Any) -> str:
@@ -63,8 +71,9 @@ def _error(code: str, message: str, **extra: Any) -> str:
 
 
 def _subscribed(topics: Sequence[str]) -> Any:
-    def render(recovered: bool) -> str:
-        return json.dumps({"type": "subscribed", "topics": list(topics), "recovered": recovered})
+    def render(recovered: bool, epoch: str) -> str:
+        return json.dumps({"type": "subscribed", "topics": list(topics), "recovered": recovered,
+                           "epoch": epoch})
     return render
 
 
@@ -74,6 +83,10 @@ def _handle_text(text: str, *, hub: EventHub, subscriber: Subscriber) -> None:
         message = json.loads(text)
     except ValueError:
         subscriber.push_control(_error("E_WS_INVALID_JSON", "messages must be JSON objects"))
+        return
+    except RecursionError:
+        # The parser recurses per nesting level; a deep message must not end the connection.
+        subscriber.push_control(_error("E_WS_INVALID_JSON", "message nested too deeply"))
         return
     if not isinstance(message, dict):
         subscriber.push_control(_error("E_WS_INVALID_MESSAGE", "messages must be JSON objects"))
@@ -97,16 +110,18 @@ def _handle_text(text: str, *, hub: EventHub, subscriber: Subscriber) -> None:
             return
         topics = sorted(set(request.topics))
         hub.subscribe(subscriber, world_ids=request.world_ids, since_seq=request.since_seq,
-                      subscribed=_subscribed(topics))
+                      epoch=request.epoch, subscribed=_subscribed(topics))
     elif kind == "unsubscribe":
         hub.unsubscribe(subscriber)
         subscriber.push_control(json.dumps({"type": "unsubscribed"}))
     elif kind == "ping":
         subscriber.push_control(json.dumps({"type": "pong"}))
     else:
+        # Named only when it is a short string: the answer never echoes arbitrary input.
+        shown = repr(kind) if isinstance(kind, str) and len(kind) <= 40 else "given"
         subscriber.push_control(_error(
             "E_WS_UNKNOWN_MESSAGE",
-            f"unknown message type {kind!r}; expected subscribe, unsubscribe or ping"))
+            f"unknown message type ({shown}); expected subscribe, unsubscribe or ping"))
 
 
 async def _receive(websocket: WebSocket, *, hub: EventHub, subscriber: Subscriber) -> None:
@@ -119,6 +134,11 @@ async def _receive(websocket: WebSocket, *, hub: EventHub, subscriber: Subscribe
             text = message["bytes"].decode("utf-8", "replace")
         if text is not None:
             _handle_text(text, hub=hub, subscriber=subscriber)
+        if subscriber.closed:
+            return  # overflowed: nothing more is read from a client that does not read
+        # Let the sender drain between requests, so a client that pipelines requests and
+        # reads the answers is not taken for one that does not read.
+        await asyncio.sleep(0)
 
 
 async def _send(websocket: WebSocket, subscriber: Subscriber, metrics: GatewayMetrics) -> None:
@@ -166,7 +186,7 @@ async def serve_websocket(websocket: WebSocket, *, hub: EventHub, tokens: Sequen
         await asyncio.wait({receiver, sender, closed})
         hub.unsubscribe(subscriber)
         metrics.ws_clients.dec()
-    reason = subscriber.close_reason
+    reason, detail = subscriber.close_reason, subscriber.close_detail
     subscriber.close("client")
     failed = [t for t in (receiver, sender) if t in done and not t.cancelled() and t.exception()]
     if failed:
@@ -177,6 +197,6 @@ async def serve_websocket(websocket: WebSocket, *, hub: EventHub, tokens: Sequen
         return
     if reason in ("overflow", "shutdown"):
         metrics.add_ws_disconnect(reason)
-        message = ("fell behind; reconnect with since_seq" if reason == "overflow"
-                   else "gateway shutting down")
-        await _close(websocket, CLOSE_CODES[reason], message)
+        message = detail or ("fell behind; reconnect with since_seq" if reason == "overflow"
+                             else "gateway shutting down")
+        await _close(websocket, CLOSE_CODES[reason], message[:MAX_CLOSE_REASON])

@@ -312,7 +312,8 @@ class GatewayClient:
         return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws"
 
     def events(self, *, world_ids: Sequence[str] | None = None, since_seq: int | None = None,
-               reconnect: ReconnectPolicy | None = None) -> EventStream:
+               reconnect: ReconnectPolicy | None = None,
+               epoch: str | None = None) -> EventStream:
         """Rebalancing events from the gateway's WebSocket (SPEC 10), as an async iterator.
 
         The stream connects on first use (or ``await stream.subscribed()``), reconnects with
@@ -322,6 +323,8 @@ class GatewayClient:
         Args:
             world_ids: only these worlds' events (all when ``None``).
             since_seq: resume after this relay sequence number.
+            epoch: the epoch ``since_seq`` came with (``stream.epoch``); without it the
+                gateway cannot place ``since_seq`` and answers ``recovered`` false.
             reconnect: backoff policy (the client's by default).
         """
         if self._state is _State.CLOSED:
@@ -333,7 +336,7 @@ class GatewayClient:
             self.ws_url, headers=headers, world_ids=list(world_ids) if world_ids else None,
             since_seq=since_seq, policy=reconnect or self._reconnect,
             open_timeout=self._timeout.connect if self._timeout.connect is not None else 5.0,
-            on_close=self._streams.discard,
+            on_close=self._streams.discard, epoch=epoch,
         )
         self._streams.add(stream)
         return stream

@@ -1,12 +1,15 @@
 """Rebalancing events from the gateway's WebSocket, with reconnect and resume (SPEC 10).
 
 Protocol: the client sends ``{"type": "subscribe", "topics": ["rebalancing"], "world_ids"?,
-"since_seq"?}``; the gateway answers ``{"type": "subscribed", "recovered": bool}`` and then one
-CloudEvent per event, each with a top-level ``seq`` (the gateway's relay sequence, strictly
-increasing). On a dropped connection :class:`EventStream` reconnects with bounded exponential
-backoff and subscribes again with ``since_seq`` = the last ``seq`` it yielded, so nothing is
-yielded twice; the gateway's ``recovered`` answer says honestly whether every missed event
-could be replayed, and the stream records it for each (re)subscription.
+"since_seq"?, "epoch"?}``; the gateway answers ``{"type": "subscribed", "recovered": bool,
+"epoch": str}`` and then one CloudEvent per event, each with a top-level ``seq`` (the gateway's
+relay sequence, strictly increasing within one epoch). On a dropped connection
+:class:`EventStream` reconnects with bounded exponential backoff and subscribes again with
+``since_seq`` = the last ``seq`` it yielded and the ``epoch`` that ``seq`` belongs to, so
+nothing is yielded twice; the gateway's ``recovered`` answer says honestly whether every
+missed event could be replayed, and the stream records it for each (re)subscription. An
+answer naming another epoch than the one sent is a gap whatever ``recovered`` says: the
+numbering restarted (e.g. ``qmtl up`` restarted with its in-process bus).
 
 Messages that break the contract (not JSON, a bad ``seq``, event data that fails
 validation) are logged, counted in :attr:`EventStream.skipped` and not yielded.
@@ -83,7 +86,9 @@ class SubscriptionInfo:
 
     Attributes:
         since_seq: the ``since_seq`` sent (``None`` = only new events).
-        recovered: the gateway's answer: every event after ``since_seq`` will be replayed.
+        recovered: every event after ``since_seq`` will be replayed (the gateway said so and
+            its epoch is the one ``since_seq`` came from).
+        epoch: the gateway's epoch (``None`` from gateways older than epochs).
         resubscription: ``False`` for the first subscription of the stream.
         failed_attempts: connection attempts that failed before this one succeeded.
     """
@@ -92,6 +97,7 @@ class SubscriptionInfo:
     recovered: bool
     resubscription: bool
     failed_attempts: int
+    epoch: str | None = None
 
 
 class _Skip(Exception):
@@ -117,15 +123,21 @@ class EventStream(AsyncIterator[RebalancingEvent]):
 
     Attributes:
         last_seq: the ``seq`` of the last event yielded (or the ``since_seq`` given).
+        epoch: the epoch ``last_seq`` belongs to (or the ``epoch`` given); persist both to
+            resume in a later process.
         subscriptions: every (re)subscription, in order, with its ``recovered`` answer.
         skipped: messages received but not yielded (invalid, duplicate or unknown).
     """
 
     def __init__(self, url: str, *, headers: dict[str, str], world_ids: list[str] | None,
                  since_seq: int | None, policy: ReconnectPolicy, open_timeout: float,
-                 on_close: Callable[[EventStream], None] | None = None) -> None:
+                 on_close: Callable[[EventStream], None] | None = None,
+                 epoch: str | None = None) -> None:
         self.url = url
         self.last_seq = since_seq
+        self.epoch = epoch
+        # The epoch of the open connection; ``epoch`` follows it once an event is yielded.
+        self._conn_epoch: str | None = None
         self.subscriptions: list[SubscriptionInfo] = []
         self.skipped = 0
         self._headers = headers
@@ -221,6 +233,8 @@ class EventStream(AsyncIterator[RebalancingEvent]):
                 message["world_ids"] = self._world_ids
             if self.last_seq is not None:
                 message["since_seq"] = self.last_seq
+                if self.epoch is not None:
+                    message["epoch"] = self.epoch
             await conn.send(json.dumps(message))
             reply = await asyncio.wait_for(conn.recv(), self._policy.handshake_timeout)
             answer = _loads(reply)
@@ -232,16 +246,21 @@ class EventStream(AsyncIterator[RebalancingEvent]):
         except BaseException:
             await conn.close()
             raise
+        epoch = answer.get("epoch") if isinstance(answer.get("epoch"), str) else None
+        # Another numbering than the one our seq came from: nothing can be recovered.
+        same_epoch = self.epoch is None or epoch is None or epoch == self.epoch
         info = SubscriptionInfo(
-            since_seq=self.last_seq, recovered=answer.get("recovered") is True,
-            resubscription=bool(self.subscriptions), failed_attempts=failures,
+            since_seq=self.last_seq, recovered=answer.get("recovered") is True and same_epoch,
+            resubscription=bool(self.subscriptions), failed_attempts=failures, epoch=epoch,
         )
+        self._conn_epoch = epoch
         self.subscriptions.append(info)
         if info.since_seq is not None and not info.recovered:
             self._seq_guard = False
         log = logger.info if info.recovered or info.since_seq is None else logger.warning
-        log("event stream %s subscribed (since_seq=%s, recovered=%s)", self.url, info.since_seq,
-            info.recovered, extra={"gateway": self.url, "since_seq": info.since_seq})
+        log("event stream %s subscribed (since_seq=%s, recovered=%s, epoch=%s)", self.url,
+            info.since_seq, info.recovered, epoch,
+            extra={"gateway": self.url, "since_seq": info.since_seq})
         return conn
 
     async def __anext__(self) -> RebalancingEvent:
@@ -303,6 +322,7 @@ class EventStream(AsyncIterator[RebalancingEvent]):
         self._seq_guard = True
         self._delivered_on_connection = True
         self.last_seq = event.seq
+        self.epoch = self._conn_epoch
         return event
 
     async def aclose(self) -> None:

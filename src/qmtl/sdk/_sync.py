@@ -68,10 +68,11 @@ class SyncGatewayClient:
             allow_live=allow_live))
 
     def events(self, *, world_ids: Sequence[str] | None = None, since_seq: int | None = None,
-               reconnect: ReconnectPolicy | None = None) -> SyncEventStream:
+               reconnect: ReconnectPolicy | None = None,
+               epoch: str | None = None) -> SyncEventStream:
         """See :meth:`GatewayClient.events`; iterate the result with ``for``."""
         stream = self._client.events(world_ids=world_ids, since_seq=since_seq,
-                                     reconnect=reconnect)
+                                     reconnect=reconnect, epoch=epoch)
         return SyncEventStream(stream, self)
 
     def close(self) -> None:
