@@ -24,6 +24,7 @@ import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -33,6 +34,7 @@ from qmtl.contracts.errors import ConfigError
 __all__ = [
     "ENV_PREFIX",
     "SECTIONS",
+    "check_redis_url",
     "check_scalars",
     "load_section",
     "validation_error_to_config_error",
@@ -217,6 +219,40 @@ def _check_value(annotation: Any, value: Any, key: tuple[str, ...]) -> None:
                 _check_value(item, v, (*key, str(i)))
 
 
+_REDIS_URL_PARAMS = frozenset({
+    # What redis-py's URL parser understands; any other parameter would only fail at the
+    # first connection, long after start-up.
+    "db", "socket_timeout", "socket_connect_timeout", "socket_keepalive", "retry_on_timeout",
+    "max_connections", "health_check_interval", "ssl_check_hostname", "ssl_cert_reqs",
+    "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "timeout",
+})
+
+
+def check_redis_url(url: str, *, extra_params: frozenset[str] = frozenset()) -> str:
+    """``url`` if it is a usable ``redis://`` / ``rediss://`` URL, else ``ValueError``.
+
+    redis-py reads ``redis://h:6379/abc`` as database 0 and fails on ``redis://h:notaport/0``
+    only when the first connection is made (a traceback at start-up); both are refused here,
+    with the reason, so the configuration loader names the key.
+    """
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port_text = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        raise ValueError(f"Redis URL port {port_text!r} is not a number from 1 to 65535"
+                         ) from None
+    if port == 0:
+        raise ValueError("Redis URL port 0 is not a port")
+    database = parts.path.strip("/")
+    if database and not database.isdecimal():
+        raise ValueError(f"Redis URL database {database!r} is not a number (redis://HOST:PORT/0)")
+    for key, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in _REDIS_URL_PARAMS and key not in extra_params:
+            raise ValueError(f"Redis URL parameter {key!r} is not supported")
+    return url
+
+
 def validation_error_to_config_error(exc: ValidationError, section: tuple[str, ...]) -> ConfigError:
     """A :class:`ConfigError` whose message names every bad dotted key."""
     problems = []
@@ -227,7 +263,8 @@ def validation_error_to_config_error(exc: ValidationError, section: tuple[str, .
         if err["type"] == "extra_forbidden":
             problems.append(f"{key}: unknown key")
         else:
-            problems.append(f"{key}: {err['msg']}")
+            # A validator's own message is the reason; pydantic's prefix adds nothing.
+            problems.append(f"{key}: {err['msg'].removeprefix('Value error, ')}")
     return ConfigError("invalid configuration: " + "; ".join(problems), key=first_key)
 
 

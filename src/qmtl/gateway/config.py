@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from qmtl.contracts import LATEST_SCHEMA_VERSION
 from qmtl.controlbus import check_controlbus_url
 from qmtl.engine import VenuePolicy
-from qmtl.settings import load_section
+from qmtl.settings import check_redis_url, load_section
 
 __all__ = [
     "DEFAULT_COMMIT_LOG_URL",
@@ -110,6 +110,12 @@ def _check_scheme(value: str, allowed: tuple[str, ...], what: str) -> str:
     return value
 
 
+def _check_bus_url(url: str) -> str:
+    if url.lower().startswith("redis"):
+        check_redis_url(url, extra_params=frozenset({"retention"}))
+    return url
+
+
 class GatewaySettings(_Section):
     """Everything the gateway reads at start-up; see SPEC 5 for the keys."""
 
@@ -142,12 +148,13 @@ class GatewaySettings(_Section):
     @field_validator("commit_log")
     @classmethod
     def _commit_log_url(cls, value: str) -> str:
-        return _check_scheme(value, ("sqlite", "redis", "rediss"), "commit_log")
+        _check_scheme(value, ("sqlite", "redis", "rediss"), "commit_log")
+        return value if value.lower().startswith("sqlite") else check_redis_url(value)
 
     @field_validator("controlbus")
     @classmethod
     def _controlbus_url(cls, value: str) -> str:
-        return check_controlbus_url(value)
+        return _check_bus_url(check_controlbus_url(value))
 
     @model_validator(mode="after")
     def _capability_bits_agree(self) -> GatewaySettings:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from qmtl.contracts import check_version_config
 from qmtl.controlbus import check_controlbus_url
-from qmtl.settings import load_section
+from qmtl.settings import check_redis_url, load_section
 
 __all__ = [
     "DEFAULT_CONTROLBUS_URL",
@@ -134,7 +134,10 @@ class WorldServiceSettings(_Section):
     @field_validator("controlbus")
     @classmethod
     def _known_bus(cls, url: str) -> str:
-        return check_controlbus_url(url)
+        url = check_controlbus_url(url)
+        if url.lower().startswith("redis"):
+            check_redis_url(url, extra_params=frozenset({"retention"}))
+        return url
 
     @model_validator(mode="after")
     def _valid_version_flags(self) -> WorldServiceSettings:

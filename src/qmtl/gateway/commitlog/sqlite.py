@@ -8,6 +8,9 @@ One append is one ``BEGIN IMMEDIATE`` transaction (the write lock is taken first
 processes appending the same ``run_id`` serialise and the second sees the first's run):
 check the run → insert every record → insert the run → commit. Any failure rolls back.
 Waiting longer than ``busy_timeout`` for another writer is reported as unavailable.
+Any other failure (cannot open, disk I/O, read-only) also closes the connection, so every
+later call opens the file afresh: a log that could not be written recovers by itself once
+the file or its folder is fixed.
 
 Tables::
 
@@ -102,14 +105,20 @@ class SqliteCommitLog(CommitLog):
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1,
                                                 thread_name_prefix="qmtl-commitlog")
+        executor = self._executor
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn)
+            return await loop.run_in_executor(executor, fn)
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
             # IntegrityError is turned into ValueError on the thread; what is left here is
             # "cannot open / locked / disk I/O / corrupt": the store is unavailable.
             logger.error("commit log %s failed: %r", self.path, exc,
                          extra={"backend": "sqlite"})
+            locked = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+            if not locked and self.path != ":memory:":
+                # Reopen on the next call: a folder or file fixed since then must be picked
+                # up, not hidden behind a connection (or a failed open) kept forever.
+                await loop.run_in_executor(executor, self._forget_connection)
             raise CommitLogUnavailable(
                 f"the commit log is unavailable ({exc}); nothing was written",
                 backend="sqlite",
@@ -133,6 +142,14 @@ class SqliteCommitLog(CommitLog):
                 raise
             self._conn = conn
         return self._conn
+
+    def _forget_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error as exc:
+                logger.warning("closing the failed commit log connection: %r", exc)
 
     async def start(self) -> None:
         await self._run(self._connection)
