@@ -58,6 +58,16 @@ async def test_health_and_metrics_are_open(sqlite_dsn: str) -> None:
     assert metrics.status_code == 200
 
 
+async def test_unknown_route_and_wrong_method_have_the_coded_shape(sqlite_dsn: str) -> None:
+    async with running(make_settings(sqlite_dsn)) as ws:
+        missing = await ws.client.get("/rebalancing/nope")
+        wrong = await ws.client.delete("/rebalancing/plan")
+    assert missing.status_code == 404
+    assert missing.json()["detail"]["code"] == "E_NOT_FOUND"
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json()["detail"]["code"] == "E_METHOD_NOT_ALLOWED"
+
+
 async def test_without_tokens_auth_is_off(sqlite_dsn: str) -> None:
     async with running(make_settings(sqlite_dsn)) as ws:
         assert (await ws.client.get("/allocations")).status_code == 200
