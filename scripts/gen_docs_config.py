@@ -53,8 +53,13 @@ EFFECTS: dict[str, str] = {
     "worldservice.server.bind.port": "TCP port `qmtl worldservice serve` listens on.",
     "worldservice.server.auth.tokens": (
         "Bearer tokens. Empty: authentication off. Otherwise every route except `/health` and "
-        "`/metrics` (including `/docs` and `/openapi.json`) answers 401 `E_UNAUTHORIZED` "
-        "without one of them."),
+        "`/metrics` (`/metrics` too with `auth.protect_metrics`), including `/docs` and "
+        "`/openapi.json`, answers 401 `E_UNAUTHORIZED` without one of them."),
+    "worldservice.server.auth.protect_metrics": (
+        "`/metrics` needs a bearer token too (401 `E_UNAUTHORIZED` without one): give your "
+        "scraper one of `auth.tokens` (Prometheus `authorization: {credentials: …}`). Off: "
+        "`/metrics` is open for scrapers. `/health` is always open for probes. Needs "
+        "`auth.tokens`, otherwise start-up is refused."),
     "worldservice.server.max_body_bytes": (
         "Largest request body in bytes (also counted on chunked uploads); larger is 413 "
         "`E_PAYLOAD_TOO_LARGE`."),
@@ -160,7 +165,11 @@ EFFECTS: dict[str, str] = {
     "gateway.auth.tokens": (
         "Bearer tokens. Empty: authentication off. Otherwise `/rebalancing/*`, `/docs` and "
         "`/openapi.json` answer 401 `E_UNAUTHORIZED` and `/ws` closes with 1008 without one "
-        "(`/health` and `/metrics` stay open)."),
+        "(`/health` stays open; `/metrics` too unless `auth.protect_metrics`)."),
+    "gateway.auth.protect_metrics": (
+        "`/metrics` needs a bearer token too (401 `E_UNAUTHORIZED` without one): give your "
+        "scraper one of `auth.tokens`. Off: `/metrics` is open for scrapers. `/health` is "
+        "always open for probes. Needs `auth.tokens`, otherwise start-up is refused."),
     "gateway.ws.history_size": (
         "Relayed events kept (and loaded from the ControlBus at start-up) for `since_seq` "
         "resume; a resume from further back is answered `recovered: false`."),

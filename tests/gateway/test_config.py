@@ -84,6 +84,7 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
         ({"QMTL__GATEWAY__VENUE_POLICIES": '{"binance": {"requires_ioc": "yes"}}'},
          "gateway.venue_policies.binance.requires_ioc"),
         ({"QMTL__GATWAY__AUTH__TOKENS": '["t"]'}, "QMTL__GATWAY__AUTH__TOKENS"),
+        ({"QMTL__GATEWAY__AUTH__PROTECT_METRICS": "true"}, "gateway.auth"),
     ],
 )
 def test_invalid_values_name_the_key(env: dict[str, str], key: str) -> None:

@@ -189,6 +189,16 @@ def test_gateway_auth_protects_routes_but_not_health(stack: Stack) -> None:
     assert httpx.get(f"{gw.url}/metrics").status_code == 200
 
 
+def test_protect_metrics_puts_metrics_but_not_health_behind_a_token(stack: Stack) -> None:
+    gw = stack.gateway(auth={"tokens": ["gw-secret"], "protect_metrics": True})
+    assert httpx.get(f"{gw.url}/health").status_code == 200
+    anonymous = httpx.get(f"{gw.url}/metrics")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["detail"]["code"] == "E_UNAUTHORIZED"
+    scraper = httpx.get(f"{gw.url}/metrics", headers={"Authorization": "Bearer gw-secret"})
+    assert scraper.status_code == 200 and "gateway_" in scraper.text
+
+
 def test_unknown_route_and_wrong_method_have_the_coded_shape(stack: Stack) -> None:
     gw = stack.gateway()
     missing = httpx.get(f"{gw.url}/rebalancing/nope")

@@ -121,3 +121,11 @@ def test_invalid_values_name_their_key(key: str, value: object) -> None:
 def test_settings_model_refuses_unknown_fields() -> None:
     with pytest.raises(ValueError, match="extra"):
         WorldServiceSettings.model_validate({"dsn": "sqlite:///x.db", "bogus": 1})
+
+
+def test_protect_metrics_needs_tokens() -> None:
+    with pytest.raises(ConfigError, match=r"worldservice\.server\.auth: protect_metrics needs"):
+        load_settings(environ={ENV + "AUTH__PROTECT_METRICS": "true"})
+    settings = load_settings(environ={ENV + "AUTH__PROTECT_METRICS": "true",
+                                      ENV + "AUTH__TOKENS": '["t"]'})
+    assert settings.auth.protect_metrics is True

@@ -146,7 +146,8 @@ def create_app(settings: GatewaySettings, *, controlbus: ControlBus | None = Non
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
-    app.include_router(metrics_router(registry))
+    app.include_router(metrics_router(registry),
+                       dependencies=auth if settings.auth.protect_metrics else [])
     app.include_router(rebalancing.router, dependencies=auth)
     app.include_router(ws.router)
 

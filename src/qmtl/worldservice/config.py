@@ -49,9 +49,18 @@ class BindSettings(_Section):
 
 
 class AuthSettings(_Section):
-    """Bearer tokens; an empty list switches authentication off."""
+    """Bearer tokens; an empty list switches authentication off. ``/health`` is always open
+    for probes; ``/metrics`` too unless ``protect_metrics`` (then scrapers send a token)."""
 
     tokens: list[str] = Field(default_factory=list)
+    protect_metrics: bool = False
+
+    @model_validator(mode="after")
+    def _protection_needs_tokens(self) -> AuthSettings:
+        if self.protect_metrics and not self.tokens:
+            raise ValueError("protect_metrics needs auth.tokens: without a token there is "
+                             "nothing to protect /metrics with")
+        return self
 
     @field_validator("tokens")
     @classmethod
