@@ -83,13 +83,16 @@ class SqliteCommitLog(CommitLog):
     Args:
         path: database file; parent folders are created by :meth:`start`.
         busy_timeout: seconds to wait for another writer's lock before failing.
+        read_only: open an existing file for reading only (``qmtl commitlog tail``): nothing
+            is created — no folder, no file, no table — and a missing file is unavailable.
     """
 
     def __init__(self, path: str | Path = DEFAULT_SQLITE_PATH, *,
-                 busy_timeout: float = 5.0) -> None:
+                 busy_timeout: float = 5.0, read_only: bool = False) -> None:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         self.busy_timeout = busy_timeout
+        self.read_only = read_only
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._closed = False
@@ -126,6 +129,8 @@ class SqliteCommitLog(CommitLog):
 
     def _connection(self) -> sqlite3.Connection:
         """Open the database (on the worker thread) the first time it is needed."""
+        if self._conn is None and self.read_only:
+            self._conn = self._open_read_only()
         if self._conn is None:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +147,16 @@ class SqliteCommitLog(CommitLog):
                 raise
             self._conn = conn
         return self._conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not Path(self.path).is_file():
+            # sqlite3 would create it (and a reader must leave no empty log behind).
+            raise sqlite3.OperationalError(f"no commit log file at {self.path}")
+        # mode=rw, not ro: never creates the file, and unlike a read-only connection it
+        # removes the -wal/-shm files it needed when it closes (a reader leaves no trace).
+        uri = f"{Path(self.path).resolve().as_uri()}?mode=rw"
+        return sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
 
     def _forget_connection(self) -> None:
         conn, self._conn = self._conn, None
