@@ -25,8 +25,11 @@ def loading_then_ready() -> Iterator[tuple[int, list[bytes]]]:
                 return
             with conn:
                 conn.recv(64)
-                reply = (b"-LOADING Redis is loading the dataset in memory\r\n"
-                         if len(replies) < 3 else b"+PONG\r\n")
+                reply = (
+                    b"-LOADING Redis is loading the dataset in memory\r\n"
+                    if len(replies) < 3
+                    else b"+PONG\r\n"
+                )
                 replies.append(reply)
                 conn.sendall(reply)
 

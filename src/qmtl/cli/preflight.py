@@ -42,8 +42,11 @@ def _check_writable_folder(path: Path, key: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         blocker = next((p for p in (folder, *folder.parents) if p.exists()), folder)
-        reason = (f"{blocker} is not a folder" if not blocker.is_dir()
-                  else f"cannot create the folder {folder}: {exc.strerror}")
+        reason = (
+            f"{blocker} is not a folder"
+            if not blocker.is_dir()
+            else f"cannot create the folder {folder}: {exc.strerror}"
+        )
         raise ConfigError(f"{key}: {path}: {reason}", key=key) from exc
     target = path if path.exists() else folder
     if not os.access(target, os.W_OK):
@@ -66,8 +69,10 @@ async def check_worldservice_store(settings: WorldServiceSettings) -> None:
     try:
         await upgrade(db)
     except StoreUnavailable as exc:
-        raise ConfigError(f"{_DSN_KEY}: cannot open the store {redact_dsn(settings.dsn)}: "
-                          f"{_root_cause(exc)}", key=_DSN_KEY) from exc
+        raise ConfigError(
+            f"{_DSN_KEY}: cannot open the store {redact_dsn(settings.dsn)}: {_root_cause(exc)}",
+            key=_DSN_KEY,
+        ) from exc
     finally:
         await db.dispose()
 
@@ -88,14 +93,17 @@ async def check_commit_log(settings: GatewaySettings) -> None:
             _check_writable_folder(Path(log.path), _COMMIT_LOG_KEY)
         await log.start()
     except CommitLogUnavailable as exc:
-        raise ConfigError(f"{_COMMIT_LOG_KEY}: cannot open the commit log {log.path}: "
-                          f"{_root_cause(exc)}", key=_COMMIT_LOG_KEY) from exc
+        raise ConfigError(
+            f"{_COMMIT_LOG_KEY}: cannot open the commit log {log.path}: {_root_cause(exc)}",
+            key=_COMMIT_LOG_KEY,
+        ) from exc
     finally:
         await log.close()
 
 
-def preflight(*, worldservice: WorldServiceSettings | None = None,
-              gateway: GatewaySettings | None = None) -> None:
+def preflight(
+    *, worldservice: WorldServiceSettings | None = None, gateway: GatewaySettings | None = None
+) -> None:
     """Run the checks of the parts given (in a fresh event loop).
 
     Raises:
