@@ -53,8 +53,13 @@ EFFECTS: dict[str, str] = {
     "worldservice.server.bind.port": "TCP port `qmtl worldservice serve` listens on.",
     "worldservice.server.auth.tokens": (
         "Bearer tokens. Empty: authentication off. Otherwise every route except `/health` and "
-        "`/metrics` (including `/docs` and `/openapi.json`) answers 401 `E_UNAUTHORIZED` "
-        "without one of them."),
+        "`/metrics` (`/metrics` too with `auth.protect_metrics`), including `/docs` and "
+        "`/openapi.json`, answers 401 `E_UNAUTHORIZED` without one of them."),
+    "worldservice.server.auth.protect_metrics": (
+        "`/metrics` needs a bearer token too (401 `E_UNAUTHORIZED` without one): give your "
+        "scraper one of `auth.tokens` (Prometheus `authorization: {credentials: …}`). Off: "
+        "`/metrics` is open for scrapers. `/health` is always open for probes. Needs "
+        "`auth.tokens`, otherwise start-up is refused."),
     "worldservice.server.max_body_bytes": (
         "Largest request body in bytes (also counted on chunked uploads); larger is 413 "
         "`E_PAYLOAD_TOO_LARGE`."),
@@ -160,7 +165,11 @@ EFFECTS: dict[str, str] = {
     "gateway.auth.tokens": (
         "Bearer tokens. Empty: authentication off. Otherwise `/rebalancing/*`, `/docs` and "
         "`/openapi.json` answer 401 `E_UNAUTHORIZED` and `/ws` closes with 1008 without one "
-        "(`/health` and `/metrics` stay open)."),
+        "(`/health` stays open; `/metrics` too unless `auth.protect_metrics`)."),
+    "gateway.auth.protect_metrics": (
+        "`/metrics` needs a bearer token too (401 `E_UNAUTHORIZED` without one): give your "
+        "scraper one of `auth.tokens`. Off: `/metrics` is open for scrapers. `/health` is "
+        "always open for probes. Needs `auth.tokens`, otherwise start-up is refused."),
     "gateway.ws.history_size": (
         "Relayed events kept (and loaded from the ControlBus at start-up) for `since_seq` "
         "resume; a resume from further back is answered `recovered: false`."),
@@ -336,13 +345,21 @@ embedded defaults (qmtl up only) < YAML file < QMTL__… environment < command-l
 
 Rules that hold for every key:
 
-* **Unknown keys are errors** — in the file and in the environment — naming the dotted key,
-  so a typo never silently falls back to a default.
-* **Booleans are parsed, never truth-tested**: YAML `true`/`false`, or one of pydantic's
-  boolean strings in any case — `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, `t`/`f`,
-  `y`/`n`. `"false"` is false; anything else (`"maybe"`, `"2"`) is an error naming the key.
+* **Unknown keys are errors at every level** — a misspelled section (`gatway:`,
+  `worldservice: {sever: …}`) as much as a key inside one, and a `QMTL__…` variable that names
+  no section (`GATWAY` for `GATEWAY`) — naming the dotted key, so a typo never starts a
+  service with defaults and authentication off. The only sections are `worldservice.server`
+  and `gateway`.
+* **An empty configuration file is refused**: a file was named, so something was meant. Run
+  without `--config` to get the defaults.
+* **Booleans are `true` or `false`, nothing else**: YAML `true`/`false` (YAML 1.1's `yes`,
+  `no`, `on`, `off` are read as plain strings and refused), or the strings `"true"`/`"false"`
+  in any letter case from the environment. `"yes"`, `"1"`, `"off"`, `"maybe"` are errors
+  naming the key.
+* **Integers are integers**: `2` or `"2"` (environment); `2.0`, `"2.0"` and `true` are
+  refused (`rebalance_schema_version: "2.0"` is an error, not version 2).
 * **Invalid values stop start-up** with one line naming the key
-  (`invalid configuration: gateway.enforce_live_guard: Input should be a valid boolean…`),
+  (`invalid configuration: gateway.enforce_live_guard: must be true or false, got 'off'`),
   exit status 2.
 * Environment values that start with `[` or `{` are parsed as JSON
   (`QMTL__GATEWAY__AUTH__TOKENS='["t1","t2"]'`); every other value is a string that the model

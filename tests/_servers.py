@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["PostgresServer", "RedisServer", "free_port", "wait_for_port"]
+__all__ = ["PostgresServer", "RedisServer", "free_port", "wait_for_port", "wait_for_redis"]
 
 
 def free_port() -> int:
@@ -41,6 +41,44 @@ def wait_for_port(
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _redis_ping(port: int) -> bytes:
+    """The first reply line to ``PING`` (``b"+PONG"``, or ``b"-LOADING …"`` while the server
+    is still reading its append-only file); ``b""`` when the connection closed first."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+        sock.sendall(b"PING\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = sock.recv(256)
+            if not chunk:
+                break
+            reply += chunk
+    return reply.strip()
+
+
+def wait_for_redis(
+    port: int, *, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until Redis answers ``PING`` with ``PONG``.
+
+    An open port is not enough: a restarted Redis accepts connections while it replays its
+    append-only file and answers every command with ``-LOADING`` (redis-py raises
+    ``BusyLoadingError``) — on a loaded machine for long enough to fail a test.
+    """
+    deadline = time.monotonic() + timeout
+    last = b"(no answer)"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {process.returncode} before it was ready")
+        try:
+            last = _redis_ping(port)
+        except OSError:
+            last = b"(connection refused)"
+        if last == b"+PONG":
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"redis on 127.0.0.1:{port} not ready after {timeout}s: {last!r}")
 
 
 class RedisServer:
@@ -85,7 +123,8 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(self.port, process=self.process)
+        # Also after a restart: PONG, not merely an open port (see wait_for_redis).
+        wait_for_redis(self.port, process=self.process)
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server; data persists (append-only file) for the next :meth:`start`."""

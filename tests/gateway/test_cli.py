@@ -139,13 +139,51 @@ def test_commitlog_tail_table_and_json(tmp_path: Path) -> None:
     assert "b0" in table.output and "w2" in table.output and "per_world" in table.output
 
 
-def test_commitlog_tail_unavailable_exits_1(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    config = write_config(tmp_path, f"gateway:\n  commit_log: sqlite:///{blocker}/log.db\n")
+def test_commitlog_tail_unreadable_exits_1(tmp_path: Path) -> None:
+    garbage = tmp_path / "log.db"
+    garbage.write_bytes(b"not an sqlite file" * 100)
+    config = write_config(tmp_path, f"gateway:\n  commit_log: sqlite:///{garbage}\n")
     result = runner.invoke(qmtl_app, ["commitlog", "tail", "--config", str(config)])
     assert result.exit_code == 1
     assert "E_COMMITLOG_UNAVAILABLE" in result.output
+
+
+def test_commitlog_tail_reads_the_data_dir_of_qmtl_up(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    _fill(tmp_path / "data" / "commitlog.db", 3)  # where `qmtl up --data-dir data` writes
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(qmtl_app, ["commitlog", "tail", "--data-dir", "data", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert [r[2] for r in json.loads(result.output)] == ["b0", "b1", "b2"]
+    # The configuration still wins over --data-dir, as it does for the gateway.
+    config = write_config(tmp_path, "gateway:\n  commit_log: sqlite:///elsewhere/log.db\n")
+    result = runner.invoke(qmtl_app, ["commitlog", "tail", "--data-dir", "data",
+                                      "--config", str(config)])
+    assert result.exit_code == 1 and "elsewhere/log.db" in result.output
+
+
+@pytest.mark.parametrize("args", [[], ["--data-dir", "no-such-dir"],
+                                  ["--data-dir", "existing-dir"]])
+def test_commitlog_tail_never_creates_a_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            args: list[str]) -> None:
+    (tmp_path / "existing-dir").mkdir()
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = runner.invoke(qmtl_app, ["commitlog", "tail", *args])
+    assert result.exit_code == 1
+    assert "no commit log at" in result.output
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_commitlog_tail_leaves_an_existing_log_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    _fill(db, 1)
+    files = sorted(tmp_path.iterdir())
+    content = db.read_bytes()
+    result = runner.invoke(qmtl_app, ["commitlog", "tail", "--data-dir", str(tmp_path)],
+                           env={"QMTL__GATEWAY__COMMIT_LOG": f"sqlite:///{db}"})
+    assert result.exit_code == 0, result.output
+    assert sorted(tmp_path.iterdir()) == files and db.read_bytes() == content
 
 
 def test_commitlog_tail_bad_options_exit_2(tmp_path: Path) -> None:

@@ -77,6 +77,14 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
          "gateway.default_venue_policy.lot_size"),
         ({"QMTL__GATEWAY__SHARED_ACCOUNT_POLICY__MAX_NET_NOTIONAL": "nan"},
          "gateway.shared_account_policy.max_net_notional"),
+        ({"QMTL__GATEWAY__REBALANCE_SCHEMA_VERSION": "2.0"}, "gateway.rebalance_schema_version"),
+        ({"QMTL__GATEWAY__ENFORCE_LIVE_GUARD": "off"}, "gateway.enforce_live_guard"),
+        ({"QMTL__GATEWAY__SHARED_ACCOUNT_POLICY__ENABLED": "1"},
+         "gateway.shared_account_policy.enabled"),
+        ({"QMTL__GATEWAY__VENUE_POLICIES": '{"binance": {"requires_ioc": "yes"}}'},
+         "gateway.venue_policies.binance.requires_ioc"),
+        ({"QMTL__GATWAY__AUTH__TOKENS": '["t"]'}, "QMTL__GATWAY__AUTH__TOKENS"),
+        ({"QMTL__GATEWAY__AUTH__PROTECT_METRICS": "true"}, "gateway.auth"),
     ],
 )
 def test_invalid_values_name_the_key(env: dict[str, str], key: str) -> None:
@@ -96,3 +104,23 @@ def test_settings_are_immutable() -> None:
     s = GatewaySettings()
     with pytest.raises(ValueError):
         s.rebalance_schema_version = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('gateway:\n  rebalance_schema_version: "2.0"\n', "gateway.rebalance_schema_version"),
+        ("gateway:\n  rebalance_schema_version: 2.0\n", "gateway.rebalance_schema_version"),
+        ("gateway:\n  enforce_live_guard: off\n", "gateway.enforce_live_guard"),
+        ("gateway:\n  default_venue_policy: {supports_reduce_only: no}\n",
+         "gateway.default_venue_policy.supports_reduce_only"),
+        ("gatway:\n  auth: {tokens: [secret]}\n", "gatway"),
+        ("gateway:\n  auth: {tokns: [secret]}\n", "gateway.auth.tokns"),
+    ],
+)
+def test_file_values_are_strict_and_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "qmtl.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_gateway_settings(path, environ={})
+    assert info.value.context["key"] == key

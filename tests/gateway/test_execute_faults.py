@@ -64,7 +64,7 @@ def test_a_failing_append_writes_nothing_and_answers_503(stack: Stack, tmp_path:
     assert len(tail(path)) == 2
 
 
-def test_commit_log_that_cannot_start_reports_down_and_refuses_submit(
+def test_commit_log_that_cannot_start_refuses_submit_until_it_can_be_opened(
     stack: Stack, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "not-a-dir"
@@ -80,3 +80,11 @@ def test_commit_log_that_cannot_start_reports_down_and_refuses_submit(
                         timeout=30)
     assert submit.status_code == 503
     assert submit.json()["detail"]["code"] == "E_COMMITLOG_UNAVAILABLE"
+    # The path is fixed while the gateway runs: it is retried, not left degraded for good.
+    blocker.unlink()
+    health = httpx.get(f"{gw.url}/health").json()
+    assert health["commit_log"]["status"] == "ok" and health["status"] == "ok"
+    submit = httpx.post(f"{gw.url}/rebalancing/execute?submit=true", json=scaling_request(),
+                        timeout=30)
+    assert submit.status_code == 200, submit.text
+    assert len(tail(blocker / "log.db")) == 1

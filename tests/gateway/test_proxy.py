@@ -189,6 +189,26 @@ def test_gateway_auth_protects_routes_but_not_health(stack: Stack) -> None:
     assert httpx.get(f"{gw.url}/metrics").status_code == 200
 
 
+def test_protect_metrics_puts_metrics_but_not_health_behind_a_token(stack: Stack) -> None:
+    gw = stack.gateway(auth={"tokens": ["gw-secret"], "protect_metrics": True})
+    assert httpx.get(f"{gw.url}/health").status_code == 200
+    anonymous = httpx.get(f"{gw.url}/metrics")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["detail"]["code"] == "E_UNAUTHORIZED"
+    scraper = httpx.get(f"{gw.url}/metrics", headers={"Authorization": "Bearer gw-secret"})
+    assert scraper.status_code == 200 and "gateway_" in scraper.text
+
+
+def test_unknown_route_and_wrong_method_have_the_coded_shape(stack: Stack) -> None:
+    gw = stack.gateway()
+    missing = httpx.get(f"{gw.url}/rebalancing/nope")
+    wrong = httpx.get(f"{gw.url}/rebalancing/execute")
+    assert missing.status_code == 404
+    assert missing.json()["detail"]["code"] == "E_NOT_FOUND"
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json()["detail"]["code"] == "E_METHOD_NOT_ALLOWED"
+
+
 def test_oversized_body_is_413(stack: Stack) -> None:
     gw = stack.gateway(max_body_bytes=100)
     response = httpx.post(f"{gw.url}/rebalancing/plan", json=scaling_request())

@@ -79,6 +79,21 @@ async def test_unexpected_exception_is_a_coded_500() -> None:
     assert response.json()["detail"]["code"] == "E_INTERNAL"
 
 
+async def test_unknown_route_and_wrong_method_are_coded() -> None:
+    async with _client(_app()) as client:
+        missing = await client.get("/no/such/route")
+        wrong = await client.get("/conflict")
+        long_path = await client.get("/" + "x" * 5000)
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": {"code": "E_NOT_FOUND", "path": "/no/such/route",
+                                         "message": "no route: /no/such/route"}}
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "POST"
+    assert wrong.json()["detail"] == {"code": "E_METHOD_NOT_ALLOWED", "path": "/conflict",
+                                      "message": "method GET not allowed: /conflict"}
+    assert len(long_path.json()["detail"]["path"]) == 200
+
+
 async def test_validation_keeps_fastapi_list_form() -> None:
     async with _client(_app()) as client:
         response = await client.post("/echo", json={"a": "x"})

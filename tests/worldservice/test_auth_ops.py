@@ -58,6 +58,29 @@ async def test_health_and_metrics_are_open(sqlite_dsn: str) -> None:
     assert metrics.status_code == 200
 
 
+async def test_protect_metrics_puts_metrics_but_not_health_behind_a_token(
+        sqlite_dsn: str) -> None:
+    settings = make_settings(sqlite_dsn, auth={"tokens": [TOKEN], "protect_metrics": True})
+    async with running(settings) as ws:
+        health = await ws.client.get("/health")
+        anonymous = await ws.client.get("/metrics")
+        scraper = await ws.client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert health.status_code == 200
+    assert anonymous.status_code == 401
+    assert anonymous.json()["detail"]["code"] == "E_UNAUTHORIZED"
+    assert scraper.status_code == 200 and "qmtl_worldservice" in scraper.text
+
+
+async def test_unknown_route_and_wrong_method_have_the_coded_shape(sqlite_dsn: str) -> None:
+    async with running(make_settings(sqlite_dsn)) as ws:
+        missing = await ws.client.get("/rebalancing/nope")
+        wrong = await ws.client.delete("/rebalancing/plan")
+    assert missing.status_code == 404
+    assert missing.json()["detail"]["code"] == "E_NOT_FOUND"
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json()["detail"]["code"] == "E_METHOD_NOT_ALLOWED"
+
+
 async def test_without_tokens_auth_is_off(sqlite_dsn: str) -> None:
     async with running(make_settings(sqlite_dsn)) as ws:
         assert (await ws.client.get("/allocations")).status_code == 200

@@ -1,7 +1,8 @@
 """`qmtl gateway …` commands: ``serve`` runs the gateway under uvicorn.
 
 Precedence: command-line flags, then ``QMTL__GATEWAY__…`` environment variables, then the
-YAML file, then defaults. A configuration error prints one line naming the key and exits 2.
+YAML file, then defaults. A configuration error — or a SQLite commit log that cannot be
+opened — prints one line naming the key and exits 2.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def serve(
     settings = load_settings_or_exit(config, flag_overrides(
         host=host, port=port, schema_version=rebalance_schema_version,
         alpha_metrics_capable=alpha_metrics_capable))
+    from qmtl.cli.preflight import preflight
+
+    try:
+        preflight(gateway=settings)
+    except ConfigError as exc:
+        fail(exc.message, code=EXIT_BAD_INPUT)
     configure_logging(log_level)
     # No per-message deflate: each event goes to many subscribers and compressing every
     # copy separately costs more CPU (and latency) than it saves on a LAN.

@@ -36,6 +36,7 @@ def up_command(
     """Run the WorldService and the Gateway in one process (Ctrl-C stops both)."""
     # The services are imported here, not at module level: `qmtl --help` stays fast.
     from qmtl.cli.embedded import StartupFailed, UpSettings, build_up_settings, serve_together
+    from qmtl.cli.preflight import preflight
     from qmtl.web.observability import configure_logging
 
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -46,6 +47,7 @@ def up_command(
                                      gateway_port=gateway_port,
                                      worldservice_port=worldservice_port)
         data_dir.mkdir(parents=True, exist_ok=True)
+        preflight(worldservice=settings.worldservice, gateway=settings.gateway)
     except ConfigError as exc:
         fail(exc.message, code=EXIT_BAD_INPUT)
     except OSError as exc:

@@ -1,6 +1,7 @@
 """`qmtl worldservice …` commands: ``serve`` (uvicorn) and ``migrate`` (Alembic to head).
 
-Configuration errors print one line naming the key and exit 2; a store that cannot be
+Configuration errors — and, for ``serve``, a store that cannot be opened (see
+:mod:`qmtl.cli.preflight`) — print one line naming the key and exit 2; a store that cannot be
 reached by ``migrate`` exits 1.
 """
 
@@ -40,6 +41,15 @@ def _settings(config: Path | None, *, host: str | None = None,
         fail(exc.message, code=EXIT_BAD_INPUT)
 
 
+def _preflight_or_exit(settings: WorldServiceSettings) -> None:
+    from qmtl.cli.preflight import preflight
+
+    try:
+        preflight(worldservice=settings)
+    except ConfigError as exc:
+        fail(exc.message, code=EXIT_BAD_INPUT)
+
+
 @app.command("serve")
 def serve(
     config: ConfigOption = None,
@@ -54,6 +64,7 @@ def serve(
     from qmtl.worldservice.app import create_app
 
     settings = _settings(config, host=host, port=port)
+    _preflight_or_exit(settings)
     configure_logging(log_level)
     uvicorn.run(create_app(settings), host=settings.bind.host, port=settings.bind.port,
                 log_config=None, log_level=log_level.lower(), lifespan="on")

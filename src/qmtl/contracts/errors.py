@@ -8,6 +8,7 @@ The tree (SPEC 8)::
     ├── PermissionDenied                   E_PERMISSION_DENIED     403
     ├── SharedAccountDisabled              E_SHARED_ACCOUNT_DISABLED 403
     ├── NotFound                           E_NOT_FOUND             404
+    ├── MethodNotAllowed                   E_METHOD_NOT_ALLOWED    405
     ├── RunIdConflict                      E_RUN_ID_CONFLICT       409
     ├── EtagMismatch                       E_ETAG_MISMATCH         412
     ├── PayloadTooLarge                    E_PAYLOAD_TOO_LARGE     413
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigError",
     "EtagMismatch",
     "EventDecodeError",
+    "MethodNotAllowed",
     "NotFound",
     "OverlayConfigInvalid",
     "OverlayConfigRequired",
@@ -126,6 +128,15 @@ class NotFound(QmtlError):
     code = "E_NOT_FOUND"
     status_code = 404
     default_message = "not found"
+
+
+class MethodNotAllowed(QmtlError):
+    """A known path called with a method it does not answer (the ``Allow`` header lists
+    those it does)."""
+
+    code = "E_METHOD_NOT_ALLOWED"
+    status_code = 405
+    default_message = "method not allowed"
 
 
 class RunIdConflict(QmtlError):

@@ -4,7 +4,7 @@ The lifespan opens, in order: the WorldService client (one ``httpx.AsyncClient``
 commit log, the ControlBus, the event hub and its consumer task, the first WorldService
 probe and the capability refresher; it closes them in reverse order. A commit log or bus
 that is down at start-up does not stop the gateway: ``/health`` reports it and submit
-answers 503 until it is back.
+answers 503 until it is back — each call tries again, nothing stays degraded for good.
 """
 
 from __future__ import annotations
@@ -53,13 +53,14 @@ async def _refresh_capabilities(client: WorldServiceClient, every: float) -> Non
         logger.debug("worldservice probe: %s versions=%s", probe.status, probe.schema_versions)
 
 
-async def _start_commit_log(log: CommitLog) -> CommitLog | None:
+async def _start_commit_log(log: CommitLog) -> CommitLog:
     try:
         await log.start()
     except CommitLogUnavailable as exc:
-        logger.error("commit log %s did not start: %s; submit will answer 503", log.url,
-                     exc.message)
-        return None
+        # Kept, not dropped: every later call tries to open it again, so the gateway
+        # recovers once the file (or Redis) is back instead of staying degraded.
+        logger.error("commit log %s did not start: %s; submit answers 503 until it opens",
+                     log.url, exc.message)
     return log
 
 
@@ -131,8 +132,7 @@ def create_app(settings: GatewaySettings, *, controlbus: ControlBus | None = Non
             await _stop_task(consumer_task)
             if controlbus is None:
                 await bus.close()
-            if log is not None:
-                await log.close()
+            await log.close()
             await client.aclose()
 
     auth = [Depends(bearer_dependency(settings.auth.tokens))]
@@ -147,7 +147,8 @@ def create_app(settings: GatewaySettings, *, controlbus: ControlBus | None = Non
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
-    app.include_router(metrics_router(registry))
+    app.include_router(metrics_router(registry),
+                       dependencies=auth if settings.auth.protect_metrics else [])
     app.include_router(rebalancing.router, dependencies=auth)
     app.include_router(ws.router)
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from qmtl.contracts import LATEST_SCHEMA_VERSION
 from qmtl.controlbus import check_controlbus_url
 from qmtl.engine import VenuePolicy
-from qmtl.settings import load_section
+from qmtl.settings import check_redis_url, load_section
 
 __all__ = [
     "DEFAULT_COMMIT_LOG_URL",
@@ -86,7 +86,18 @@ class BindSettings(_Section):
 
 
 class AuthSettings(_Section):
+    """Bearer tokens (empty: authentication off). ``/health`` is always open for probes;
+    ``/metrics`` too unless ``protect_metrics`` (then scrapers send a token)."""
+
     tokens: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    protect_metrics: bool = False
+
+    @model_validator(mode="after")
+    def _protection_needs_tokens(self) -> AuthSettings:
+        if self.protect_metrics and not self.tokens:
+            raise ValueError("protect_metrics needs auth.tokens: without a token there is "
+                             "nothing to protect /metrics with")
+        return self
 
 
 class WebSocketSettings(_Section):
@@ -108,6 +119,12 @@ def _check_scheme(value: str, allowed: tuple[str, ...], what: str) -> str:
             + ", ".join(f"{s}://" for s in allowed)
         )
     return value
+
+
+def _check_bus_url(url: str) -> str:
+    if url.lower().startswith("redis"):
+        check_redis_url(url, extra_params=frozenset({"retention"}))
+    return url
 
 
 class GatewaySettings(_Section):
@@ -142,12 +159,13 @@ class GatewaySettings(_Section):
     @field_validator("commit_log")
     @classmethod
     def _commit_log_url(cls, value: str) -> str:
-        return _check_scheme(value, ("sqlite", "redis", "rediss"), "commit_log")
+        _check_scheme(value, ("sqlite", "redis", "rediss"), "commit_log")
+        return value if value.lower().startswith("sqlite") else check_redis_url(value)
 
     @field_validator("controlbus")
     @classmethod
     def _controlbus_url(cls, value: str) -> str:
-        return check_controlbus_url(value)
+        return _check_bus_url(check_controlbus_url(value))
 
     @model_validator(mode="after")
     def _capability_bits_agree(self) -> GatewaySettings:

@@ -2,9 +2,11 @@
 
 Services raise :class:`~qmtl.contracts.errors.QmtlError` subclasses; this handler renders
 ``{"detail": {"code", "message", **context}}`` with the class's status and logs the error
-once. Validation errors keep FastAPI's 422 list form (``{"detail": [{"loc", "msg", "type"}]}``)
-but never echo the offending ``input``: it may be huge, or NaN, which JSON cannot carry (FastAPI's
-default handler would then fail with a 500). Anything else that escapes a route is logged
+once; so are the router's own 404 (no such route: ``E_NOT_FOUND``) and 405
+(``E_METHOD_NOT_ALLOWED``, with the ``Allow`` header). Validation errors keep FastAPI's 422
+list form (``{"detail": [{"loc", "msg", "type"}]}``) but never echo the offending
+``input``: it may be huge, or NaN, which JSON cannot carry (FastAPI's default handler would
+then fail with a 500). Anything else that escapes a route is logged
 with its traceback and answered as a coded 500 — never a bare stack trace.
 """
 
@@ -16,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qmtl.contracts.errors import QmtlError
+from qmtl.contracts.errors import MethodNotAllowed, NotFound, QmtlError
 
 __all__ = ["ERROR_RESPONSES", "error_responses", "install_error_handlers", "validation_entry"]
 
@@ -68,6 +72,22 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
                         status_code=422)
 
 
+_ROUTER_ERRORS: dict[int, type[QmtlError]] = {404: NotFound, 405: MethodNotAllowed}
+
+
+async def _router_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error_type = _ROUTER_ERRORS.get(exc.status_code)
+    if error_type is None:
+        return await http_exception_handler(request, exc)
+    what = "no route" if exc.status_code == 404 else f"method {request.method} not allowed"
+    path = request.url.path[:200]  # echo a bounded path, never a whole abusive URL
+    error = error_type(f"{what}: {path}", path=path)
+    logger.info("%s %s -> %s %s", request.method, path, exc.status_code,
+                error.code)
+    return JSONResponse(error.to_body(), status_code=exc.status_code, headers=exc.headers)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
     return JSONResponse(
@@ -79,6 +99,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the QMTL error handler (and the last-resort 500) on ``app``."""
     app.add_exception_handler(QmtlError, _qmtl_error)
+    app.add_exception_handler(StarletteHTTPException, _router_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
 

@@ -109,5 +109,7 @@ def create_app(settings: WorldServiceSettings, *, controlbus: ControlBus | None 
     install_openapi(app, body_models=[MultiWorldRebalanceRequest, AllocationUpsert],
                     dependencies=auth)
     app.include_router(ops.router)
-    app.include_router(metrics_router(registry))
+    # /health stays open for probes; /metrics for scrapers unless auth.protect_metrics.
+    app.include_router(metrics_router(registry),
+                       dependencies=auth if settings.auth.protect_metrics else [])
     return app

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from qmtl.contracts import check_version_config
 from qmtl.controlbus import check_controlbus_url
-from qmtl.settings import load_section
+from qmtl.settings import check_redis_url, load_section
 
 __all__ = [
     "DEFAULT_CONTROLBUS_URL",
@@ -49,9 +49,18 @@ class BindSettings(_Section):
 
 
 class AuthSettings(_Section):
-    """Bearer tokens; an empty list switches authentication off."""
+    """Bearer tokens; an empty list switches authentication off. ``/health`` is always open
+    for probes; ``/metrics`` too unless ``protect_metrics`` (then scrapers send a token)."""
 
     tokens: list[str] = Field(default_factory=list)
+    protect_metrics: bool = False
+
+    @model_validator(mode="after")
+    def _protection_needs_tokens(self) -> AuthSettings:
+        if self.protect_metrics and not self.tokens:
+            raise ValueError("protect_metrics needs auth.tokens: without a token there is "
+                             "nothing to protect /metrics with")
+        return self
 
     @field_validator("tokens")
     @classmethod
@@ -134,7 +143,10 @@ class WorldServiceSettings(_Section):
     @field_validator("controlbus")
     @classmethod
     def _known_bus(cls, url: str) -> str:
-        return check_controlbus_url(url)
+        url = check_controlbus_url(url)
+        if url.lower().startswith("redis"):
+            check_redis_url(url, extra_params=frozenset({"retention"}))
+        return url
 
     @model_validator(mode="after")
     def _valid_version_flags(self) -> WorldServiceSettings:

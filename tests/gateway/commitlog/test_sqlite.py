@@ -98,6 +98,23 @@ async def test_an_unopenable_path_is_unavailable(tmp_path: Path) -> None:
         await log.close()
 
 
+async def test_a_log_that_could_not_be_written_is_retried_on_every_call(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.write_text("a file where the folder should be")
+    log = SqliteCommitLog(folder / "commitlog.db")
+    try:
+        with pytest.raises(CommitLogUnavailable):
+            await log.start()
+        with pytest.raises(CommitLogUnavailable):
+            await log.append([batch("b1")], run_id=None, body_hash="h", response={})
+        folder.unlink()
+        assert (await log.health()).status == "ok"
+        await log.append([batch("b1")], run_id=None, body_hash="h", response={})
+        assert [r.batch_id for r in await log.tail(limit=10)] == ["b1"]
+    finally:
+        await log.close()
+
+
 async def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "commitlog.db"
     path.write_bytes(b"this is not an sqlite file at all" * 100)

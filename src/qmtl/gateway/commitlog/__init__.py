@@ -26,8 +26,9 @@ __all__ = [
 ]
 
 
-def create_commit_log(url: str) -> CommitLog:
-    """The commit log that ``url`` names (see the module docstring).
+def create_commit_log(url: str, *, read_only: bool = False) -> CommitLog:
+    """The commit log that ``url`` names (see the module docstring); ``read_only`` opens an
+    existing SQLite file without creating anything (Redis is never created by a read).
 
     Raises:
         ConfigError: the URL scheme is not ``sqlite``, ``redis`` or ``rediss``.
@@ -44,7 +45,7 @@ def create_commit_log(url: str) -> CommitLog:
         if "?" in path:
             raise ConfigError(f"commit_log URL {url!r}: sqlite URLs take no parameters",
                               key="gateway.commit_log")
-        return SqliteCommitLog(path or DEFAULT_SQLITE_PATH)
+        return SqliteCommitLog(path or DEFAULT_SQLITE_PATH, read_only=read_only)
     if scheme in ("redis", "rediss"):
         return RedisCommitLog(url)
     raise ConfigError(

@@ -8,6 +8,9 @@ One append is one ``BEGIN IMMEDIATE`` transaction (the write lock is taken first
 processes appending the same ``run_id`` serialise and the second sees the first's run):
 check the run → insert every record → insert the run → commit. Any failure rolls back.
 Waiting longer than ``busy_timeout`` for another writer is reported as unavailable.
+Any other failure (cannot open, disk I/O, read-only) also closes the connection, so every
+later call opens the file afresh: a log that could not be written recovers by itself once
+the file or its folder is fixed.
 
 Tables::
 
@@ -80,13 +83,16 @@ class SqliteCommitLog(CommitLog):
     Args:
         path: database file; parent folders are created by :meth:`start`.
         busy_timeout: seconds to wait for another writer's lock before failing.
+        read_only: open an existing file for reading only (``qmtl commitlog tail``): nothing
+            is created — no folder, no file, no table — and a missing file is unavailable.
     """
 
     def __init__(self, path: str | Path = DEFAULT_SQLITE_PATH, *,
-                 busy_timeout: float = 5.0) -> None:
+                 busy_timeout: float = 5.0, read_only: bool = False) -> None:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         self.busy_timeout = busy_timeout
+        self.read_only = read_only
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._closed = False
@@ -102,14 +108,20 @@ class SqliteCommitLog(CommitLog):
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1,
                                                 thread_name_prefix="qmtl-commitlog")
+        executor = self._executor
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn)
+            return await loop.run_in_executor(executor, fn)
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
             # IntegrityError is turned into ValueError on the thread; what is left here is
             # "cannot open / locked / disk I/O / corrupt": the store is unavailable.
             logger.error("commit log %s failed: %r", self.path, exc,
                          extra={"backend": "sqlite"})
+            locked = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+            if not locked and self.path != ":memory:":
+                # Reopen on the next call: a folder or file fixed since then must be picked
+                # up, not hidden behind a connection (or a failed open) kept forever.
+                await loop.run_in_executor(executor, self._forget_connection)
             raise CommitLogUnavailable(
                 f"the commit log is unavailable ({exc}); nothing was written",
                 backend="sqlite",
@@ -117,6 +129,8 @@ class SqliteCommitLog(CommitLog):
 
     def _connection(self) -> sqlite3.Connection:
         """Open the database (on the worker thread) the first time it is needed."""
+        if self._conn is None and self.read_only:
+            self._conn = self._open_read_only()
         if self._conn is None:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +147,24 @@ class SqliteCommitLog(CommitLog):
                 raise
             self._conn = conn
         return self._conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not Path(self.path).is_file():
+            # sqlite3 would create it (and a reader must leave no empty log behind).
+            raise sqlite3.OperationalError(f"no commit log file at {self.path}")
+        # mode=rw, not ro: never creates the file, and unlike a read-only connection it
+        # removes the -wal/-shm files it needed when it closes (a reader leaves no trace).
+        uri = f"{Path(self.path).resolve().as_uri()}?mode=rw"
+        return sqlite3.connect(uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+
+    def _forget_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error as exc:
+                logger.warning("closing the failed commit log connection: %r", exc)
 
     async def start(self) -> None:
         await self._run(self._connection)
