@@ -28,10 +28,10 @@ from qmtl.cli._report_input import (
 )
 
 if TYPE_CHECKING:
-    from qmtl.sdk import PerformanceReport
+    from qmtl.sdk import PerformanceReport, TearSheet
 from qmtl.engine.alpha_input import AlphaInputError
 
-__all__ = ["ReportFormat", "load_returns", "report_command"]
+__all__ = ["ReportFormat", "load_returns", "report_command", "tear_sheet"]
 
 
 class ReportFormat(StrEnum):
@@ -144,6 +144,50 @@ def _load(
     return table
 
 
+def tear_sheet(
+    source: Path,
+    *,
+    world: str | None = None,
+    columns: list[str] | None = None,
+    benchmark: str | None = None,
+    periods_per_year: float = 252.0,
+    risk_free: float = 0.0,
+    rolling_window: int = 63,
+    log_scale: bool = False,
+) -> TearSheet:
+    """The tear sheet ``qmtl report`` renders (also used by ``scripts/report_screenshots.py``).
+
+    Raises:
+        BadReturns: the input is not usable (the message names the element).
+        AlphaInputError: P ≤ 0 or a non-finite rf (naming the field).
+    """
+    from qmtl.sdk import TearSheet, build_report
+
+    table = _load(source, world=world, columns=columns or [], benchmark=benchmark)
+    dates = _iso(table.dates)
+
+    def report(name: str, values: list[float | None]) -> PerformanceReport:
+        return build_report(
+            values,
+            periods_per_year=periods_per_year,
+            risk_free=risk_free,
+            source=source.name,
+            name=name,
+            dates=dates,
+        )
+
+    strategies = tuple(report(name, values) for name, values in table.columns.items())
+    bench = report(*table.benchmark) if table.benchmark else None
+    notes = [*table.notes, *([NO_DATES] if dates is None else [])]
+    return TearSheet(
+        strategies=strategies,
+        benchmark=bench,
+        rolling_window=rolling_window,
+        log_scale=log_scale,
+        notes=tuple(notes),
+    )
+
+
 def _choose_format(fmt: ReportFormat | None, out: Path | None) -> ReportFormat:
     if fmt is not None:
         return fmt
@@ -208,13 +252,7 @@ def report_command(
     ] = 63,
 ) -> None:
     """Tear sheet of return series: SPEC 2.4 metrics, CAGR, volatility, Sortino and charts."""
-    from qmtl.sdk import (
-        TearSheet,
-        build_report,
-        render_html,
-        render_json,
-        render_markdown,
-    )
+    from qmtl.sdk import render_html, render_json, render_markdown
 
     if out is not None and not out.parent.is_dir():
         fail(
@@ -224,21 +262,16 @@ def report_command(
     if rolling_window < 2:
         fail(f"--rolling-window must be at least 2, got {rolling_window}", code=EXIT_BAD_INPUT)
     try:
-        table = _load(source, world=world, columns=columns or [], benchmark=benchmark)
-        dates = _iso(table.dates)
-
-        def report(name: str, values: list[float | None]) -> PerformanceReport:
-            return build_report(
-                values,
-                periods_per_year=periods_per_year,
-                risk_free=risk_free,
-                source=source.name,
-                name=name,
-                dates=dates,
-            )
-
-        strategies = tuple(report(name, values) for name, values in table.columns.items())
-        bench = report(*table.benchmark) if table.benchmark else None
+        sheet = tear_sheet(
+            source,
+            world=world,
+            columns=columns or [],
+            benchmark=benchmark,
+            periods_per_year=periods_per_year,
+            risk_free=risk_free,
+            rolling_window=rolling_window,
+            log_scale=log_scale,
+        )
     except BadReturns as exc:
         fail(f"{source}: {exc}", code=EXIT_BAD_INPUT)
     except AlphaInputError as exc:
@@ -248,14 +281,6 @@ def report_command(
             else f"{source}: {exc}",
             code=EXIT_BAD_INPUT,
         )
-    notes = [*table.notes, *([NO_DATES] if dates is None else [])]
-    sheet = TearSheet(
-        strategies=strategies,
-        benchmark=bench,
-        rolling_window=rolling_window,
-        log_scale=log_scale,
-        notes=tuple(notes),
-    )
     chosen = _choose_format(fmt, out)
     renderers = {
         ReportFormat.md: render_markdown,
@@ -272,6 +297,6 @@ def report_command(
         fail(f"cannot write {out}: {exc.strerror}", code=EXIT_BAD_INPUT)
     names = ", ".join(report.name for report in sheet.series)
     console.print(
-        f"wrote {out} ({chosen.value}; {names}; {strategies[0].observations} periods)",
+        f"wrote {out} ({chosen.value}; {names}; {sheet.primary.observations} periods)",
         highlight=False,
     )

@@ -301,7 +301,8 @@ def render_markdown(report: PerformanceReport | TearSheet) -> str:
             f"(final wealth {float(item.equity[-1]):.6g} per 1 invested)  "
         )
     lines[-1] = lines[-1].rstrip()
-    lines += [f"_{note}_" for note in sheet.notes]
+    if sheet.notes:
+        lines += ["", "  \n".join(f"_{note}_" for note in sheet.notes)]
     heads = ["value"] if len(columns) == 1 else [_label(item, sheet) for item in columns]
     lines += [
         "",

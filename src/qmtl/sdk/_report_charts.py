@@ -103,12 +103,13 @@ def equity_figure(sheet: TearSheet) -> Figure:
         )
     axis.axhline(1.0, color="#8c959f", linewidth=0.8, linestyle=":")
     if sheet.log_scale:
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         axis.set_yscale("log", nonpositive="mask")
-        plain = FuncFormatter(lambda value, _: f"{value:g}")  # 0.8, 1, 1.5 rather than 10⁰
-        axis.yaxis.set_major_formatter(plain)
-        axis.yaxis.set_minor_formatter(plain)
+        # 0.7, 1, 1.5, 2, 3 … rather than powers of ten: wealth rarely spans a decade
+        axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.yaxis.set_minor_formatter(NullFormatter())
     axis.set_ylabel("wealth (W₀ = 1)" + (", log scale" if sheet.log_scale else ""))
     axis.set_title("Equity", loc="left")
     axis.legend(loc="upper left", frameon=False)
