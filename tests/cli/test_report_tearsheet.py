@@ -327,3 +327,21 @@ def test_the_html_is_byte_stable(tmp_path: Path) -> None:
     first = _invoke("report", "--from", str(source), "--format", "html").stdout
     second = _invoke("report", "--from", str(source), "--format", "html").stdout
     assert first == second
+
+
+def test_a_long_series_is_thinned_but_keeps_its_deepest_drawdown(tmp_path: Path) -> None:
+    # 20,000 returns with one crash in the middle: the page stays small and the marked
+    # maximum drawdown is the true one (thinning keeps each curve's extremes).
+    rng = np.random.default_rng(11)
+    returns = rng.normal(0.0003, 0.008, 20_000)
+    returns[12_345] = -0.4
+    source = tmp_path / "long.json"
+    source.write_text(json.dumps({"returns": returns.tolist()}))
+    out = tmp_path / "long.html"
+    assert _invoke("report", "--from", str(source), "--out", str(out)).exit_code == 0
+    assert out.stat().st_size < 1_500_000
+    page = _parse(out.read_text())
+    wealth = np.concatenate(([1.0], np.cumprod(1.0 + returns)))
+    drawdown = wealth / np.maximum.accumulate(wealth) - 1.0
+    trough = int(np.argmin(drawdown))
+    assert f"max {drawdown[trough] * 100:.1f} % at {trough}" in page.svg_text["chart-drawdown"]

@@ -59,6 +59,20 @@ def _new_figure(rows: int = 1) -> tuple[Figure, list[Axes]]:
     return figure, list(axes)
 
 
+MAX_POINTS = 3000
+"""Points drawn per curve; longer curves are thinned (a 100,000-day series would otherwise
+make a multi-megabyte page that draws no more than a screen's width of detail)."""
+
+
+def _thin(x: npt.NDArray[Any], y: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """At most about :data:`MAX_POINTS` points, always with the ends and y's extremes."""
+    if y.size <= MAX_POINTS:
+        return x, y
+    picks = np.linspace(0, y.size - 1, MAX_POINTS - 2).astype(np.intp)
+    keep = np.unique(np.concatenate([picks, [np.argmin(y), np.argmax(y)]]))
+    return x[keep], y[keep]
+
+
 def _x(report: PerformanceReport, *, with_start: bool) -> npt.NDArray[Any]:
     """x positions of r₁…rₙ (dates or 1…n); with W₀ one step before the first."""
     n = report.observations
@@ -99,7 +113,9 @@ def equity_figure(sheet: TearSheet) -> Figure:
     figure, (axis,) = _new_figure()
     for report in sheet.series:
         axis.plot(
-            _x(report, with_start=True), report.equity, linewidth=1.3, **_style_of(sheet, report)
+            *_thin(_x(report, with_start=True), report.equity),
+            linewidth=1.3,
+            **_style_of(sheet, report),
         )
     axis.axhline(1.0, color="#8c959f", linewidth=0.8, linestyle=":")
     if sheet.log_scale:
@@ -143,9 +159,9 @@ def drawdown_figure(sheet: TearSheet) -> Figure:
     figure, (axis,) = _new_figure()
     for report in sheet.strategies:
         style = _style_of(sheet, report)
-        x = _x(report, with_start=True)
-        axis.fill_between(x, report.drawdown, 0.0, color=style["color"], alpha=0.18, linewidth=0)
-        axis.plot(x, report.drawdown, linewidth=1.0, **style)
+        x, drawdown = _thin(_x(report, with_start=True), report.drawdown)
+        axis.fill_between(x, drawdown, 0.0, color=style["color"], alpha=0.18, linewidth=0)
+        axis.plot(x, drawdown, linewidth=1.0, **style)
         _mark_maximum(axis, report, style["color"])
     axis.set_ylim(top=0.0)
     _percent(axis)
@@ -169,8 +185,9 @@ def rolling_figure(sheet: TearSheet) -> Figure | None:
         x = _x(report, with_start=False)[window - 1 :]
         style = _style_of(sheet, report)
         args = (report.returns, window, report.periods_per_year)
-        sharpe_axis.plot(x, rolling_sharpe(*args, report.risk_free), linewidth=1.0, **style)
-        vol_axis.plot(x, rolling_volatility(*args), linewidth=1.0, **style)
+        sharpe = rolling_sharpe(*args, report.risk_free)
+        sharpe_axis.plot(*_thin(x, sharpe), linewidth=1.0, **style)
+        vol_axis.plot(*_thin(x, rolling_volatility(*args)), linewidth=1.0, **style)
     sharpe_axis.axhline(0.0, color="#8c959f", linewidth=0.8)
     sharpe_axis.set_ylabel("Sharpe (annualised)")
     sharpe_axis.set_title(f"Rolling Sharpe and volatility ({window} periods)", loc="left")
