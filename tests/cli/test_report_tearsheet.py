@@ -345,3 +345,25 @@ def test_a_long_series_is_thinned_but_keeps_its_deepest_drawdown(tmp_path: Path)
     drawdown = wealth / np.maximum.accumulate(wealth) - 1.0
     trough = int(np.argmin(drawdown))
     assert f"max {drawdown[trough] * 100:.1f} % at {trough}" in page.svg_text["chart-drawdown"]
+
+
+def test_json_with_dates_and_named_series(tmp_path: Path) -> None:
+    source = tmp_path / "r.json"
+    source.write_text(
+        json.dumps(
+            {
+                "dates": ["2024-01-31", "2024-02-29", "2024-03-28"],
+                "returns": {"a": [0.01, -0.02, 0.03], "b": [0.0, 0.01, 0.01]},
+                "benchmark": [0.02, 0.0, -0.01],
+            }
+        )
+    )
+    result = _invoke("report", "--from", str(source), "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["start"], document["end"]) == ("2024-01-31", "2024-03-28")
+    assert [s["name"] for s in document["strategies"]] == ["a", "b"]
+    assert document["benchmark"]["total_return"] == pytest.approx(1.02 * 0.99 - 1)
+    page = _html(tmp_path, "--from", str(source), "--periods-per-year", "12")
+    rows = [row for row in page.monthly["monthly-a"] if row]
+    assert [float(str(v)) for v in rows[0][:3]] == pytest.approx([0.01, -0.02, 0.03])

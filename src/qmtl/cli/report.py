@@ -205,40 +205,56 @@ def report_command(
         Path,
         typer.Option(
             "--from",
+            metavar="FILE",
             help="Returns: CSV (a date column, one column per strategy) or JSON "
             '{"returns": ...}; with --world, a rebalance request.',
         ),
     ],
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write here; the folder must exist (default: stdout)."),
+        typer.Option(
+            "--out", metavar="FILE", help="Write here; the folder must exist (default: stdout)."
+        ),
     ] = None,
     fmt: Annotated[
         ReportFormat | None,
         typer.Option("--format", help="md, json or html (default: from --out's suffix, else md)."),
     ] = None,
     periods_per_year: Annotated[
-        float, typer.Option("--periods-per-year", help="P: 252 daily, 52 weekly, 12 monthly.")
+        float,
+        typer.Option(
+            "--periods-per-year", metavar="P", help="P: 252 daily, 52 weekly, 12 monthly."
+        ),
     ] = 252.0,
     risk_free: Annotated[
-        float, typer.Option("--risk-free", help="Risk-free return per period (Sharpe and Sortino).")
+        float,
+        typer.Option(
+            "--risk-free", metavar="R", help="Risk-free return per period (Sharpe and Sortino)."
+        ),
     ] = 0.0,
     columns: Annotated[
         list[str] | None,
         typer.Option(
             "--column",
+            metavar="NAME",
             help="CSV column of a strategy (repeat for several; default: 'returns', "
             "else every column but the date and the benchmark).",
         ),
     ] = None,
     benchmark: Annotated[
         str | None,
-        typer.Option("--benchmark", help="Benchmark: a column of the input, or a CSV/JSON file."),
+        typer.Option(
+            "--benchmark",
+            metavar="NAME|FILE",
+            help="Benchmark: a column of the input, or a CSV/JSON file.",
+        ),
     ] = None,
     world: Annotated[
         str | None,
         typer.Option(
-            "--world", help="Read --from as a rebalance request: this world's alpha_series."
+            "--world",
+            metavar="W",
+            help="Read --from as a rebalance request: this world's alpha_series.",
         ),
     ] = None,
     log_scale: Annotated[
@@ -247,7 +263,9 @@ def report_command(
     rolling_window: Annotated[
         int,
         typer.Option(
-            "--rolling-window", help="Periods per rolling Sharpe/volatility window (≥ 2)."
+            "--rolling-window",
+            metavar="N",
+            help="Periods per rolling Sharpe/volatility window (≥ 2).",
         ),
     ] = 63,
 ) -> None:
