@@ -99,7 +99,8 @@ def _date_axis(axis: Axes, sheet: TearSheet) -> None:
 def _percent(axis: Axes) -> None:
     from matplotlib.ticker import PercentFormatter
 
-    axis.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    # decimals=None: as many decimals as the range needs (no "-0%, -0%, -1%")
+    axis.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=None))
 
 
 def _style_of(sheet: TearSheet, report: PerformanceReport) -> dict[str, Any]:
@@ -163,7 +164,9 @@ def drawdown_figure(sheet: TearSheet) -> Figure:
         axis.fill_between(x, drawdown, 0.0, color=style["color"], alpha=0.18, linewidth=0)
         axis.plot(x, drawdown, linewidth=1.0, **style)
         _mark_maximum(axis, report, style["color"])
-    axis.set_ylim(top=0.0)
+    deepest = min(float(report.drawdown.min()) for report in sheet.strategies)
+    # room under the deepest point for its label
+    axis.set_ylim(bottom=deepest * 1.15 if deepest < 0 else -0.01, top=0.0)
     _percent(axis)
     axis.set_ylabel("drawdown from peak")
     axis.set_title("Underwater (drawdown)", loc="left")
