@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from qmtl.cli._io import EXIT_BAD_INPUT, console, fail, report_validation_error
 from qmtl.cli._report_input import (
@@ -29,7 +28,6 @@ from qmtl.cli._report_input import (
 
 if TYPE_CHECKING:
     from qmtl.sdk import PerformanceReport, TearSheet
-from qmtl.engine.alpha_input import AlphaInputError
 
 __all__ = ["ReportFormat", "load_returns", "report_command", "tear_sheet"]
 
@@ -80,6 +78,8 @@ def _benchmark_file(table: ReturnTable, path: Path) -> tuple[str, list[float | N
 
 def _request_table(source: Path, world: str) -> ReturnTable:
     """The world's series (and its strategies') from a request's ``alpha_series`` (SPEC 2.4)."""
+    from pydantic import ValidationError
+
     from qmtl.contracts import MultiWorldRebalanceRequest
     from qmtl.engine.alpha_input import returns_from_series
 
@@ -270,6 +270,8 @@ def report_command(
     ] = 63,
 ) -> None:
     """Tear sheet of return series: SPEC 2.4 metrics, CAGR, volatility, Sortino and charts."""
+    # imported here: `qmtl --help` should not pay for numpy, the engine or matplotlib
+    from qmtl.engine.alpha_input import AlphaInputError
     from qmtl.sdk import render_html, render_json, render_markdown
 
     if out is not None and not out.parent.is_dir():
