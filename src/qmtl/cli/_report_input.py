@@ -200,7 +200,7 @@ def parse_csv_table(text: str, *, columns: list[str], benchmark: str | None) -> 
     if not data:
         _bad("the CSV file has a header and no data")
     date_index = next((names.index(n) for n in DATE_COLUMNS if n in names), None)
-    bench_index = _find(names, cells, benchmark) if benchmark else None
+    bench_index = _find(names, benchmark) if benchmark else None
     if columns:
         chosen = [_require(names, cells, name) for name in columns]
     elif "returns" in names:
@@ -217,13 +217,13 @@ def parse_csv_table(text: str, *, columns: list[str], benchmark: str | None) -> 
     return table
 
 
-def _find(names: list[str], cells: list[str], wanted: str) -> int | None:
+def _find(names: list[str], wanted: str) -> int | None:
     lowered = wanted.lower()
     return names.index(lowered) if lowered in names else None
 
 
 def _require(names: list[str], cells: list[str], wanted: str) -> int:
-    index = _find(names, cells, wanted)
+    index = _find(names, wanted)
     if index is None:
         _bad(f"--column {wanted}: no such column among {cells}")
     return index
