@@ -1,7 +1,8 @@
 """Regenerate ``[tool.uv] constraint-dependencies`` in pyproject.toml.
 
 The lock file is not committed (it records the registry's download addresses), so the
-whole resolved dependency set is pinned here instead. Run after changing dependencies::
+whole resolved dependency set (the default ``dev`` group and the opt-in ``parity`` group)
+is pinned here instead. Run after changing dependencies::
 
     uv run python scripts/pin_constraints.py
 """
@@ -27,6 +28,9 @@ def compile_pins() -> list[str]:
             str(PYPROJECT),
             "--group",
             "dev",
+            # the non-default groups are pinned too: CI installs them with the same pins
+            "--group",
+            "parity",
             "--python-version",
             "3.11",
             "--no-header",

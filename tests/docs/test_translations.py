@@ -1,4 +1,4 @@
-"""The Korean pages exist for the first four reader tasks and do not drift from the English.
+"""The Korean pages (the reader tasks, the services and operations) do not drift from the English.
 
 Code samples are shared, not translated: a Korean page carries exactly the English page's
 fenced blocks (so the SDK tutorial's Korean code is what ``tests/sdk/test_docs_sdk.py`` runs)
@@ -19,6 +19,15 @@ PAIRS = {
     "checklist": (DOCS / "checklist.md", DOCS / "ko" / "checklist.md"),
     "sdk": (DOCS / "sdk.md", DOCS / "ko" / "sdk.md"),
     "report": (DOCS / "reference" / "report.md", DOCS / "ko" / "reference" / "report.md"),
+    "worldservice": (DOCS / "worldservice.md", DOCS / "ko" / "worldservice.md"),
+    "gateway": (DOCS / "gateway.md", DOCS / "ko" / "gateway.md"),
+    **{
+        f"operations/{page}": (
+            DOCS / "operations" / f"{page}.md",
+            DOCS / "ko" / "operations" / f"{page}.md",
+        )
+        for page in ("index", "embedded", "deploy", "health", "metrics", "rehearsal")
+    },
 }
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 

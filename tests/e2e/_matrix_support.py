@@ -4,7 +4,7 @@
 * the returns the SDK records, and :func:`classify_alpha`, which reads an ``alpha_metrics``
   envelope (or an event's alpha slice) and says ``zeros`` / ``computed`` — "computed" only
   when the values equal empyrical's / a hand count for those returns (an independent library,
-  not the code under test);
+  not the code under test; its numbers come from the committed fixture of ``tests/_parity.py``);
 * :func:`document_problems`, the version-gated shape rules of SPEC 2.3 (a v1 document has no
   v2-only key, a v2 document has both) and the plan's hand-calculated deltas;
 * :func:`start_all`, which starts several QMTL processes in parallel (each start is mostly
@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import empyrical
 import numpy as np
 
 from tests._books import TWO_WORLD_BOOK, two_world_book
+from tests._parity import RECORDED_RETURNS, reference_for
 from tests.e2e._procs import QmtlProcess
 
 __all__ = [
@@ -45,13 +45,6 @@ EXPECTED_DELTAS: dict[str, list[tuple[str | None, str, float]]] = {
     "w2": [("binance", "ETHUSDT", 5.0)],
 }
 
-RECORDED_RETURNS: dict[tuple[str, str], list[float]] = {
-    ("w1", "s1"): [0.012, -0.008, 0.015, 0.004, -0.011, 0.009, 0.006, -0.003],
-    ("w1", "s2"): [-0.004, 0.007, 0.002, -0.009, 0.013, 0.001, -0.002, 0.005],
-    ("w2", "s3"): [0.02, -0.015, 0.01, -0.005, 0.0, 0.008, -0.012, 0.017],
-}
-"""Per-period returns the SDK Runner records per (world, strategy)."""
-
 PREFIX = "alpha_performance."
 REL_TOL = 1e-9
 
@@ -68,10 +61,11 @@ def _independent_metrics(returns: list[float]) -> dict[str, float]:
     """
     r = np.asarray(returns, dtype=float)
     wins, losses = r[r > 0], r[r < 0]
+    lib = reference_for(returns)
     return {
-        "sharpe": float(empyrical.sharpe_ratio(r)),
-        "max_drawdown": float(empyrical.max_drawdown(r)),
-        "car_mdd": float(empyrical.calmar_ratio(r)),
+        "sharpe": lib["sharpe"],
+        "max_drawdown": lib["max_drawdown"],
+        "car_mdd": lib["car_mdd"],
         "win_ratio": len(wins) / np.count_nonzero(r),
         "profit_factor": float(wins.sum() / abs(losses.sum())),
     }

@@ -282,6 +282,7 @@ def test_integer_and_float32_arrays() -> None:
     assert alpha_performance(f32) == alpha_performance(f32.astype(np.float64).tolist())
 
 
+@pytest.mark.parity  # pandas is in the opt-in parity group
 def test_pandas_series_is_accepted() -> None:
     import pandas as pd  # type: ignore[import-untyped]
 

@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import math
 
-import empyrical
-import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
 from qmtl.contracts import ALPHA_METRIC_KEYS
 from qmtl.sdk import AlphaInputError, AlphaPerformance, AlphaPerformanceGauges
+from tests._parity import NODE_SERIES, reference
 
-SERIES = [0.01, -0.02, 0.015, 0.003, -0.007, 0.02, -0.01]
+SERIES = NODE_SERIES
 
 
 def test_first_values_match_an_independent_library() -> None:
     node = AlphaPerformance(window=10)
     metrics = node.extend(SERIES)
-    r = np.array(SERIES)
-    assert metrics["alpha_performance.sharpe"] == pytest.approx(empyrical.sharpe_ratio(r))
-    assert metrics["alpha_performance.max_drawdown"] == pytest.approx(empyrical.max_drawdown(r))
+    lib = reference("sdk/node")  # empyrical-reloaded, committed by scripts/gen_parity_fixtures.py
+    assert metrics["alpha_performance.sharpe"] == pytest.approx(lib["sharpe"])
+    assert metrics["alpha_performance.max_drawdown"] == pytest.approx(lib["max_drawdown"])
     # 4 gains out of 7 non-zero periods.
     assert metrics["alpha_performance.win_ratio"] == pytest.approx(4 / 7)
     # gains 0.01+0.015+0.003+0.02 = 0.048; losses 0.02+0.007+0.01 = 0.037
     assert metrics["alpha_performance.profit_factor"] == pytest.approx(0.048 / 0.037)
-    assert metrics["alpha_performance.car_mdd"] == pytest.approx(empyrical.calmar_ratio(r))
+    assert metrics["alpha_performance.car_mdd"] == pytest.approx(lib["car_mdd"])
 
 
 def test_the_window_keeps_only_the_last_n_observations() -> None:

@@ -34,7 +34,7 @@ from ._errors import (
 from ._events import EventStream, RebalancingEvent, ReconnectPolicy, SubscriptionInfo
 from ._health_check import HealthCheckResult, check_gateway_health, check_gateway_health_sync
 from ._rehearsal import REHEARSAL_STEPS, RehearsalReport, StepResult, run_rehearsal
-from ._report import PerformanceReport, build_report, render_json, render_markdown
+from ._report import PerformanceReport, TearSheet, build_report, render_json, render_markdown
 from ._report_html import render_html
 from ._results import RebalanceResult
 from ._runner import Features, Runner
@@ -71,6 +71,7 @@ __all__ = [
     "SubscriptionInfo",
     "SyncEventStream",
     "SyncGatewayClient",
+    "TearSheet",
     "build_report",
     "check_gateway_health",
     "check_gateway_health_sync",

@@ -1,8 +1,10 @@
-"""Self-contained HTML report with inline SVG equity-curve and drawdown plots (no matplotlib).
+"""The HTML tear sheet: one self-contained page (inline CSS and SVG; no script, no network).
 
-Long series are thinned to at most ``MAX_POINTS`` plotted points; the thinning always keeps
-the first and last points and each curve's minimum and maximum, so the deepest drawdown is
-drawn where it happened.
+Sections: the header (source, period, P, rf, notes), the metric table (one column per series:
+total return, CAGR, volatility, Sortino and the six SPEC 2.4 metrics; each cell carries the
+full-precision value in ``data-value``), the equity, underwater and rolling charts drawn by
+matplotlib (:mod:`._report_charts`) and, when the input has dates, a monthly returns table per
+series (compounded per calendar month, with the year's total).
 """
 
 from __future__ import annotations
@@ -10,120 +12,172 @@ from __future__ import annotations
 import html
 
 import numpy as np
-import numpy.typing as npt
 
 from qmtl.contracts import ALPHA_METRIC_KEYS
 
 from ._alpha import METRIC_UNITS
-from ._report import METRIC_UNDEFINED_WHEN, PerformanceReport, format_value
+from ._report import (
+    METRIC_UNDEFINED_WHEN,
+    STATISTIC_UNITS,
+    PerformanceReport,
+    TearSheet,
+    as_tear_sheet,
+    format_value,
+)
+from ._report_charts import draw, figure_svg
+from ._report_stats import monthly_returns
 
-__all__ = ["MAX_POINTS", "render_html", "svg_line_chart"]
-
-MAX_POINTS = 2000
-WIDTH, HEIGHT, PAD_LEFT, PAD_RIGHT, PAD_Y = 760, 240, 70, 16, 24
+__all__ = ["render_html"]
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
-max-width:820px;color:#1f2328}
+max-width:960px;color:#1f2328;padding:0 1rem}
 table{border-collapse:collapse;margin:1rem 0}
-td,th{border-bottom:1px solid #d0d7de;padding:.35rem .7rem;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td,th{border-bottom:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .muted{color:#57606a;font-size:.9rem}
-svg{display:block;margin:.5rem 0 1.5rem}
+figure{margin:.5rem 0 1.5rem}figure svg{width:100%;height:auto}
+table.monthly td{font-size:.85rem;padding:.2rem .35rem}
 """
 
+_CAPTIONS = {
+    "equity": "Equity: wealth per 1 invested",
+    "drawdown": "Underwater: drawdown from peak wealth, deepest point marked",
+    "rolling": "Rolling Sharpe and volatility",
+}
 
-def _thin(values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
-    n = values.size
-    if n <= MAX_POINTS:
-        return np.arange(n)
-    picks = np.linspace(0, n - 1, MAX_POINTS - 2).astype(np.intp)
-    return np.unique(np.concatenate([picks, [np.argmin(values), np.argmax(values)]]))
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def svg_line_chart(values: npt.NDArray[np.float64], *, title: str, baseline: float,
-                   percent: bool, color: str) -> str:
-    """An inline ``<svg>`` line chart of ``values`` against the period index.
+def _esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
 
-    Args:
-        values: the curve (finite floats), index 0 = period 0.
-        title: the accessible title.
-        baseline: a reference value drawn as a dashed line (1.0 for wealth, 0.0 for drawdown).
-        percent: label the y axis in percent.
-        color: the stroke colour.
-    """
-    index = _thin(values)
-    ys = values[index]
-    low = float(min(ys.min(), baseline))
-    high = float(max(ys.max(), baseline))
-    if high - low <= 0:
-        high, low = high + 0.5, low - 0.5
-    inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    inner_h = HEIGHT - 2 * PAD_Y
-    last = max(values.size - 1, 1)
 
-    def x(i: float) -> float:
-        return PAD_LEFT + inner_w * i / last
+def _label(report: PerformanceReport, sheet: TearSheet) -> str:
+    return f"benchmark: {report.name}" if report is sheet.benchmark else report.name
 
-    def y(v: float) -> float:
-        return PAD_Y + inner_h * (high - v) / (high - low)
 
-    points = " ".join(f"{x(float(i)):.2f},{y(float(v)):.2f}" for i, v in zip(index, ys,
-                                                                             strict=True))
+def _cell(value: float, *, percent: bool = False, mark: str = "") -> str:
+    shown = f"{value * 100:+.2f} %" if percent else format_value(value)
+    return f'<td class="num" data-value="{value!r}">{shown}{mark}</td>'
 
-    def label(v: float) -> str:
-        return f"{v * 100:.2f} %" if percent else f"{v:.4g}"
 
-    base_y = y(baseline)
+def _metric_table(sheet: TearSheet) -> str:
+    columns = sheet.series
+    head = "".join(f'<th class="num">{_esc(_label(r, sheet))}</th>' for r in columns)
+    rows = [
+        "<tr><td>total return</td>"
+        + "".join(_cell(r.total_return, percent=True) for r in columns)
+        + "<td>Wₙ − 1 over the whole series</td></tr>",
+        "<tr><td>observations</td>"
+        + "".join(
+            f'<td class="num" data-value="{r.observations}">{r.observations}</td>' for r in columns
+        )
+        + "<td>periods used (gaps dropped)</td></tr>",
+    ]
+    for key, unit in STATISTIC_UNITS.items():
+        rows.append(
+            f'<tr data-key="{key}"><td>{key}</td>'
+            + "".join(_cell(r.statistics[key]) for r in columns)
+            + f"<td>{_esc(unit)}</td></tr>"
+        )
+    for key in ALPHA_METRIC_KEYS:
+        cells = "".join(
+            _cell(r.metrics[key], mark=" *" if key in r.undefined else "") for r in columns
+        )
+        rows.append(
+            f'<tr data-key="{_esc(key)}"><td><code>{_esc(key)}</code></td>{cells}'
+            f"<td>{_esc(METRIC_UNITS[key])}</td></tr>"
+        )
+    notes = [
+        f"<li>{_esc(_label(r, sheet))}: <code>{_esc(key)}</code> — "
+        f"{_esc(METRIC_UNDEFINED_WHEN[key])}</li>"
+        for r in columns
+        for key in r.undefined
+    ]
+    footnote = (
+        f'<p class="muted">* undefined, reported as 0.0:</p><ul class="muted">{"".join(notes)}</ul>'
+        if notes
+        else ""
+    )
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{html.escape(title)}">'
-        f"<title>{html.escape(title)}</title>"
-        f'<rect x="{PAD_LEFT}" y="{PAD_Y}" width="{inner_w}" height="{inner_h}" '
-        'fill="#f6f8fa" stroke="#d0d7de"/>'
-        f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{base_y:.2f}" y2="{base_y:.2f}" '
-        'stroke="#8c959f" stroke-dasharray="4 3"/>'
-        f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>'
-        f'<text x="{PAD_LEFT - 6}" y="{PAD_Y + 4}" text-anchor="end" font-size="11">'
-        f"{label(high)}</text>"
-        f'<text x="{PAD_LEFT - 6}" y="{HEIGHT - PAD_Y + 4}" text-anchor="end" font-size="11">'
-        f"{label(low)}</text>"
-        f'<text x="{PAD_LEFT}" y="{HEIGHT - 6}" font-size="11">0</text>'
-        f'<text x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 6}" text-anchor="end" font-size="11">'
-        f"{values.size - 1} periods</text>"
-        "</svg>"
+        f'<table id="metrics"><thead><tr><th>metric</th>{head}<th>unit</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{footnote}"
     )
 
 
-def render_html(report: PerformanceReport) -> str:
-    """The report as one HTML page: parameters, the metric table and two inline SVG plots."""
-    rows = []
-    for key in ALPHA_METRIC_KEYS:
-        note = (f' <span class="muted">(undefined: {html.escape(METRIC_UNDEFINED_WHEN[key])})'
-                "</span>" if key in report.undefined else "")
-        rows.append(f"<tr><td><code>{html.escape(key)}</code></td>"
-                    f'<td class="num">{format_value(report.metrics[key])}</td>'
-                    f"<td>{html.escape(METRIC_UNITS[key])}{note}</td></tr>")
-    source = (f"<p>Source: <code>{html.escape(report.source)}</code></p>"
-              if report.source else "")
+def _shade(value: float) -> str:
+    # green for gains, red for losses; ±10 % a month is full strength
+    if not np.isfinite(value):
+        return ""
+    strength = min(abs(value) / 0.10, 1.0) * 0.55
+    rgb = "26,127,55" if value >= 0 else "207,34,46"
+    return f' style="background:rgba({rgb},{strength:.2f})"'
+
+
+def _monthly_table(report: PerformanceReport, sheet: TearSheet) -> str:
+    if report.dates is None or report.observations == 0:
+        return ""
+    table = monthly_returns(report.returns, report.dates)
+    head = "".join(f'<th class="num">{m}</th>' for m in _MONTHS)
+    body = []
+    for row, year in enumerate(table.years):
+        cells = []
+        for value in [*table.values[row], table.yearly[row]]:
+            if np.isnan(value):
+                cells.append('<td class="num"></td>')
+            else:
+                cells.append(
+                    f'<td class="num" data-value="{float(value)!r}"{_shade(value)}>'
+                    f"{value * 100:.1f}</td>"
+                )
+        body.append(f"<tr><th>{year}</th>{''.join(cells)}</tr>")
+    slug = _esc(report.name)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<h3>{_esc(_label(report, sheet))}</h3>"
+        f'<table class="monthly" id="monthly-{slug}"><thead><tr><th>year</th>{head}'
+        f'<th class="num">year</th></tr></thead><tbody>{"".join(body)}</tbody></table>'
+    )
+
+
+def _header(sheet: TearSheet) -> str:
+    first = sheet.primary
+    source = f"<p>Source: <code>{_esc(first.source)}</code></p>" if first.source else ""
+    span = f"{_esc(first.start)} → {_esc(first.end)} · " if first.start else ""
+    notes = "".join(f'<p class="muted note">{_esc(note)}</p>' for note in sheet.notes)
+    return (
+        f'{source}<p class="muted">{span}Observations: {first.observations} periods · '
+        f"P = {first.periods_per_year:g} periods/year · "
+        f"risk-free {first.risk_free:g} per period</p>{notes}"
+    )
+
+
+def render_html(report: PerformanceReport | TearSheet) -> str:
+    """The tear sheet as one HTML page (see the module docstring)."""
+    sheet = as_tear_sheet(report)
+    figures = draw(sheet)
+    charts = "".join(
+        f'<figure id="chart-{name}">{figure_svg(figure, title=_CAPTIONS[name])}'
+        f'<figcaption class="muted">{_esc(_CAPTIONS[name])}</figcaption></figure>'
+        for name, figure in figures.items()
+    )
+    if "rolling" not in figures:
+        charts += (
+            f'<p class="muted note">No rolling charts: fewer than '
+            f"{sheet.rolling_window} periods (--rolling-window).</p>"
+        )
+    monthly = "".join(_monthly_table(r, sheet) for r in sheet.series)
+    monthly_section = (
+        "<h2>Monthly returns (%)</h2>" + monthly
+        if monthly
+        else '<p class="muted note">No monthly returns table: the input has no dates.</p>'
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>Performance report</title>"
         f"<style>{_STYLE}</style></head><body>"
         "<h1>Performance report</h1>"
-        f"{source}"
-        f'<p class="muted">Observations: {report.observations} periods · '
-        f"P = {report.periods_per_year:g} periods/year · "
-        f"risk-free {report.risk_free:g} per period · "
-        f"total return {report.total_return * 100:+.4f} %</p>"
-        "<table><thead><tr><th>metric</th><th>value</th><th>unit</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
-        "<h2>Equity curve</h2>"
-        + svg_line_chart(np.asarray(report.equity), title="Equity curve (wealth, W0 = 1)",
-                         baseline=1.0, percent=False, color="#0969da")
-        + "<h2>Drawdown</h2>"
-        + svg_line_chart(np.asarray(report.drawdown), title="Drawdown from peak wealth",
-                         baseline=0.0, percent=True, color="#cf222e")
-        + "</body></html>\n"
+        f"{_header(sheet)}{_metric_table(sheet)}"
+        f"<h2>Charts</h2>{charts}{monthly_section}"
+        "</body></html>\n"
     )
