@@ -293,6 +293,11 @@ _RULES = """\
 * Each apply publishes one `rebalancing_planned` event per world; the gateway relays its `data`
   unchanged, so the WebSocket sees the apply's version (v2 events carry the world's alpha
   slice). A refused apply writes nothing and publishes nothing.
+* WebSocket resume: `subscribed` now carries an `epoch` (clients that ignore unknown keys are
+  unaffected). A client older than epochs that resumes with `since_seq` alone still gets the
+  events after it, but `recovered: false` — the gateway cannot tell whether that seq is from
+  its current numbering (a restarted `qmtl up` numbers from 1 again). Send the `epoch` back
+  to be told `recovered: true`; the SDK does.
 """
 
 _LEGEND = """\
