@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
-from qmtl.contracts import MultiWorldRebalanceRequest
-from qmtl.contracts.errors import QmtlError
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from qmtl.contracts import MultiWorldRebalanceRequest
+    from qmtl.contracts.errors import QmtlError
+
+# pydantic and the contracts are imported inside the functions that need them: every
+# command imports this module, and `qmtl <command> --help` should not pay for them.
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
     "OutputFormat",
+    "TabularFormat",
     "bind_overrides",
     "console",
     "emit",
@@ -25,6 +33,7 @@ __all__ = [
     "fail",
     "load_json_file",
     "load_request",
+    "write_json",
     "report_qmtl_error",
     "report_validation_error",
 ]
@@ -38,17 +47,57 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+HIGHLIGHT_LIMIT = 64_000
+"""Characters of JSON above which even a terminal gets it unhighlighted (rich's highlighter
+costs seconds on a large plan, for colours nobody reads)."""
+
+
 class OutputFormat(StrEnum):
-    """``--output``: rich tables for people, JSON for scripts."""
+    """``--output``: tables for people, JSON for scripts."""
 
     table = "table"
     json = "json"
 
 
-def emit(document: Any, output: OutputFormat, *, table: Any) -> None:
-    """Print ``document`` as JSON (for scripts) or through the ``table`` printer."""
-    if output is OutputFormat.json:
-        console.print_json(json.dumps(document))
+class TabularFormat(StrEnum):
+    """``--output`` of commands whose rows are deltas or orders: CSV as well."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def write_json(document: Any) -> None:
+    """Write ``document`` as JSON to stdout.
+
+    Piped or redirected: one compact line (the C encoder; indenting would switch json to its
+    pure-Python encoder, seconds on a large plan). On a terminal: indented, and highlighted
+    only when small.
+    """
+    if not console.is_terminal:
+        sys.stdout.write(json.dumps(document) + "\n")
+    else:
+        text = json.dumps(document, indent=2)
+        if len(text) <= HIGHLIGHT_LIMIT:
+            console.print_json(text)
+            return
+        sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def emit(
+    document: Any,
+    output: OutputFormat | TabularFormat,
+    *,
+    table: Callable[[Console, Any], None],
+    csv: Callable[[Any], str] | None = None,
+) -> None:
+    """Print ``document`` as JSON or CSV (for scripts) or through the ``table`` printer."""
+    if output == "json":
+        write_json(document)
+    elif output == "csv" and csv is not None:
+        sys.stdout.write(csv(document))
+        sys.stdout.flush()
     else:
         table(console, document)
 
@@ -96,6 +145,10 @@ def report_qmtl_error(exc: QmtlError, *, code: int) -> NoReturn:
 
 def load_request(path: Path) -> MultiWorldRebalanceRequest:
     """Load and validate a request file, exiting 2 with the errors when it is invalid."""
+    from pydantic import ValidationError
+
+    from qmtl.contracts import MultiWorldRebalanceRequest
+
     payload = load_json_file(path)
     try:
         return MultiWorldRebalanceRequest.model_validate(payload)
