@@ -98,7 +98,7 @@ def test_apply_with_a_reused_run_id_and_another_body_is_a_conflict(up_v2: QmtlUp
 def test_execute_dry_run_table_and_json(up_v2: QmtlUp, book: Path) -> None:
     table = _invoke("execute", str(book), "--gateway", up_v2.gateway_url)
     assert table.exit_code == 0, table.output
-    assert "submitted=False" in table.stdout and "Orders for world wa" in table.stdout
+    assert "submitted=false" in table.stdout and "Orders for world wa" in table.stdout
     document = _json(_invoke("execute", str(book), "--gateway", up_v2.gateway_url,
                              "--per-strategy", "-o", "json"))
     assert document["submitted"] is False
