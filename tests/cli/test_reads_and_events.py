@@ -28,10 +28,11 @@ def _invoke(*args: str) -> Any:
 
 
 def _own_world(tmp_path: Path, world: str) -> Path:
-    """A one-world request whose world no other test touches (so its events are ours)."""
+    """A one-world request whose world no other test touches (so its events are ours); tiny
+    ratios, because the session's WorldService refuses stored allocations summing over 1."""
     return write_request(
-        tmp_path, f"{world}.json", world_alloc_before={world: 0.1},
-        world_alloc_after={world: 0.2}, alpha_series=None, schema_version=2,
+        tmp_path, f"{world}.json", world_alloc_before={world: 0.002},
+        world_alloc_after={world: 0.001}, alpha_series=None, schema_version=2,
         positions=[{"world_id": world, "strategy_id": "s", "symbol": "BTC", "qty": 1.0,
                     "mark": 20000.0, "venue": "x"}])
 
@@ -80,17 +81,17 @@ def test_reads_through_the_gateway(up_v2: QmtlUp, tmp_path: Path) -> None:
                                  "--run-id", "reads-1", "-o", "json").stdout)
     allocations = json.loads(_invoke("allocations", "--world", "reads-w", "--gateway",
                                      up_v2.gateway_url, "-o", "json").stdout)
-    assert allocations["worlds"]["reads-w"]["ratio"] == pytest.approx(0.2)
+    assert allocations["worlds"]["reads-w"]["ratio"] == pytest.approx(0.001)
     assert allocations["etag"] == applied["etag"]
     table = _invoke("allocations", "--gateway", up_v2.gateway_url)
-    assert table.exit_code == 0 and "reads-w\t0.2" in table.stdout
+    assert table.exit_code == 0 and "reads-w\t0.001" in table.stdout
     run = json.loads(_invoke("runs", "show", "reads-1", "--gateway", up_v2.gateway_url,
                              "-o", "json").stdout)
     assert run["run_id"] == "reads-1" and set(run["per_world"]) == {"reads-w"}
     audit = json.loads(_invoke("audit", "reads-w", "--gateway", up_v2.gateway_url,
                                "-o", "json").stdout)
     assert [e["run_id"] for e in audit["entries"]] == ["reads-1"]
-    assert audit["entries"][0]["ratio_after"] == pytest.approx(0.2)
+    assert audit["entries"][0]["ratio_after"] == pytest.approx(0.001)
     audit_csv = _invoke("audit", "reads-w", "--gateway", up_v2.gateway_url, "-o", "csv")
     assert audit_csv.stdout.splitlines()[0].startswith("seq,created_at,run_id")
     missing = _invoke("runs", "show", "no-such-run", "--gateway", up_v2.gateway_url)

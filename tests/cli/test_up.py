@@ -67,7 +67,7 @@ def test_up_demo_runs_plan_apply_event_execute(tmp_path: Path) -> None:
     assert "SDK feature alpha_metrics: on" in out
     assert "Events received on the WebSocket" in out
     assert "crypto-momentum" in out and "crypto-meanrev" in out
-    assert "submitted=False" in out
+    assert "submitted=false" in out
 
 
 @pytest.mark.e2e

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from qmtl.cli._io import EXIT_BAD_INPUT, console, err_console, fail, load_request
+from qmtl.cli._options import InputOption, resolve_input
 from qmtl.cli.remote import GatewayOption, TokenOption, report_gateway_error, require_gateway
 from qmtl.cli.render import print_orders, print_plan
 from qmtl.contracts import MultiWorldRebalanceRequest
@@ -35,7 +36,8 @@ def example_path() -> Path | None:
 
 
 def _events_table(events: list[RebalancingEvent]) -> Table:
-    table = Table(title="Events received on the WebSocket", title_justify="left")
+    table = Table(title="Events received on the WebSocket (type rebalancing.planned; the "
+                  "ControlBus carries it as rebalancing_planned)", title_justify="left")
     for column in ("seq", "world", "run_id", "schema", "deltas", "sharpe", "event id"):
         table.add_column(column, justify="right" if column in ("seq", "deltas") else "left")
     for event in events:
@@ -124,15 +126,19 @@ async def run_demo_safely(gateway: str, *, file: Path | None = None,
 
 
 def demo_command(
-    gateway: GatewayOption = None,
-    file: Annotated[Path | None, typer.Option(
-        "--file", help="Request JSON [default: examples/rebalance.json].",
+    file: Annotated[Path | None, typer.Argument(
+        metavar="FILE", help="Request JSON [default: examples/rebalance.json].",
         show_default=False)] = None,
+    input_file: InputOption = None,
+    legacy_file: Annotated[Path | None, typer.Option(
+        "--file", hidden=True, help="Old spelling of FILE.", show_default=False)] = None,
+    gateway: GatewayOption = None,
     token: TokenOption = None,
 ) -> None:
     """Run the example book through plan -> apply -> event -> execute (dry run)."""
     url = require_gateway(gateway)
-    path = file or example_path()
+    given = file or legacy_file
+    path = (resolve_input(given, input_file) if given or input_file else None) or example_path()
     if path is None:
         fail(f"demo book {EXAMPLE} not found; pass --file", code=EXIT_BAD_INPUT)
     request = load_request(path)
