@@ -48,7 +48,7 @@ err_console = Console(stderr=True)
 
 
 HIGHLIGHT_LIMIT = 64_000
-"""Characters of JSON above which even a terminal gets it unhighlighted (rich's highlighter
+"""Characters of compact JSON above which even a terminal gets it plain (rich's highlighter
 costs seconds on a large plan, for colours nobody reads)."""
 
 
@@ -70,18 +70,15 @@ class TabularFormat(StrEnum):
 def write_json(document: Any) -> None:
     """Write ``document`` as JSON to stdout.
 
-    Piped or redirected: one compact line (the C encoder; indenting would switch json to its
-    pure-Python encoder, seconds on a large plan). On a terminal: indented, and highlighted
-    only when small.
+    Piped or redirected, or too large to read on screen: one compact line from the C encoder
+    (indenting switches json to its pure-Python encoder, seconds on a large plan, and rich's
+    highlighter costs more still). A small document on a terminal is indented and highlighted.
     """
-    if not console.is_terminal:
-        sys.stdout.write(json.dumps(document) + "\n")
-    else:
-        text = json.dumps(document, indent=2)
-        if len(text) <= HIGHLIGHT_LIMIT:
-            console.print_json(text)
-            return
-        sys.stdout.write(text + "\n")
+    text = json.dumps(document)
+    if console.is_terminal and len(text) <= HIGHLIGHT_LIMIT:
+        console.print_json(text)
+        return
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

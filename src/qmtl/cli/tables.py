@@ -2,8 +2,9 @@
 
 On a terminal every column folds long values onto more lines instead of cutting them with
 an ellipsis (world ids and option names must stay readable at 80 columns). When stdout is
-not a terminal the same rows are written as ``# title`` followed by tab-separated lines, so
-``grep``, ``cut`` and ``awk`` see every value in full. ``--output csv`` writes the rows of
+not a terminal, or the tables hold more than :data:`RICH_ROW_LIMIT` rows, the same rows are
+written as ``# title`` followed by tab-separated lines, so ``grep``, ``cut`` and ``awk`` see
+every value in full. ``--output csv`` writes the rows of
 the commands that have them (deltas, orders) with :func:`to_csv`.
 """
 
@@ -18,7 +19,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["Section", "fmt", "print_sections", "to_csv"]
+__all__ = ["RICH_ROW_LIMIT", "Section", "fmt", "print_sections", "to_csv"]
+
+RICH_ROW_LIMIT = 2_000
+"""Rows above which even a terminal gets the plain form: rich lays out every cell (about half
+a millisecond a row), so a 15,000-delta plan would take seconds to draw boxes nobody reads."""
 
 
 def fmt(value: Any) -> str:
@@ -58,7 +63,8 @@ def _plain(text: str) -> str:
 def print_sections(console: Console, header: Iterable[str], sections: Iterable[Section],
                    footer: Iterable[str] = ()) -> None:
     """Print header lines, the sections, then footer lines (rich or plain, see the module)."""
-    if console.is_terminal:
+    sections = list(sections)
+    if console.is_terminal and sum(len(s.rows) for s in sections) <= RICH_ROW_LIMIT:
         for line in header:
             console.print(line, highlight=False, markup=False, soft_wrap=True)
         for section in sections:
