@@ -66,3 +66,18 @@ def test_json_on_a_pipe_is_one_plain_line(capsys: object) -> None:
 
 def test_the_alpha_prefix_mirror_agrees_with_the_contract() -> None:
     assert render.ALPHA_PREFIX == ALPHA_PREFIX
+
+
+def test_alpha_metrics_go_long_on_a_narrow_terminal() -> None:
+    document = {"schema_version": 2, "per_world": {}, "alpha_metrics": {
+        "per_world": {"w": {f"{ALPHA_PREFIX}sharpe": 1.5, f"{ALPHA_PREFIX}win_ratio": 0.5}},
+        "per_strategy": {"s": {"w": {f"{ALPHA_PREFIX}sharpe": 0.25}}}}}
+    narrow, out = _terminal(80)
+    render.print_plan(narrow, document)
+    assert "│ w     │ (world)  │ win_ratio │   0.5 │" in out.getvalue()
+    wide, out = _terminal(140)
+    render.print_plan(wide, document)
+    assert "│ w     │ (world)  │    1.5 │       0.5 │" in out.getvalue()
+    piped = io.StringIO()
+    render.print_plan(Console(file=piped, force_terminal=False), document)
+    assert "w\ts\t0.25\t" in piped.getvalue()

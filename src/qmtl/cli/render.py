@@ -38,7 +38,7 @@ def _delta_rows(document: Mapping[str, Any]) -> Iterator[tuple[str, str | None, 
         yield "overlay", delta.get("world_id"), delta
 
 
-def plan_sections(document: Mapping[str, Any]) -> list[Section]:
+def plan_sections(document: Mapping[str, Any], *, long_alpha: bool = False) -> list[Section]:
     """The tables of a plan/apply document: worlds, deltas (per scope) and alpha metrics."""
     per_world: Mapping[str, Any] = document.get("per_world") or {}
     worlds = Section("Worlds", ("world", "scale_world", "strategy", "scale"),
@@ -63,24 +63,36 @@ def plan_sections(document: Mapping[str, Any]) -> list[Section]:
         by_scope[scope].rows.append(((fmt(delta_world),) if titles[scope][1] else ()) + cells)
     alpha = document.get("alpha_metrics")
     if isinstance(alpha, Mapping):
-        sections.append(_alpha_section(alpha))
+        sections.append(_alpha_section(alpha, long=long_alpha))
     return sections
 
 
-def _alpha_section(alpha: Mapping[str, Any]) -> Section:
+def _alpha_section(alpha: Mapping[str, Any], *, long: bool = False) -> Section:
+    """Alpha metrics, one row per world/strategy and a column per metric; ``long`` gives one
+    row per metric instead (for a terminal too narrow for eight columns)."""
+    rows: list[tuple[str, str, Mapping[str, Any]]] = [
+        (world_id, "(world)", values) for world_id, values in (alpha.get("per_world") or {}).items()
+    ]
+    rows += [(world_id, strategy_id, values)
+             for strategy_id, by_world in (alpha.get("per_strategy") or {}).items()
+             for world_id, values in by_world.items()]
     keys: list[str] = []
-    for values in [*(alpha.get("per_world") or {}).values(),
-                   *(v for by in (alpha.get("per_strategy") or {}).values() for v in by.values())]:
+    for _, _, values in rows:
         keys.extend(k for k in values if k not in keys)
-    section = Section("Alpha metrics", ("world", "strategy", *(k.removeprefix(ALPHA_PREFIX)
-                                                              for k in keys)),
-                      numeric=frozenset(k.removeprefix(ALPHA_PREFIX) for k in keys))
-    for world_id, values in (alpha.get("per_world") or {}).items():
-        section.rows.append((world_id, "(world)", *(fmt(values.get(k)) for k in keys)))
-    for strategy_id, by_world in (alpha.get("per_strategy") or {}).items():
-        for world_id, values in by_world.items():
-            section.rows.append((world_id, strategy_id, *(fmt(values.get(k)) for k in keys)))
+    names = [k.removeprefix(ALPHA_PREFIX) for k in keys]
+    if long:
+        section = Section("Alpha metrics", ("world", "strategy", "metric", "value"),
+                          numeric=frozenset({"value"}))
+        section.rows = [(w, s, name, fmt(values.get(k))) for w, s, values in rows
+                        for k, name in zip(keys, names, strict=True) if k in values]
+        return section
+    section = Section("Alpha metrics", ("world", "strategy", *names), numeric=frozenset(names))
+    section.rows = [(w, s, *(fmt(values.get(k)) for k in keys)) for w, s, values in rows]
     return section
+
+
+WIDE_ALPHA_COLUMNS = 120
+"""Terminal width from which the alpha metrics are one row per world/strategy."""
 
 
 def print_plan(console: Console, document: Mapping[str, Any]) -> None:
@@ -91,7 +103,8 @@ def print_plan(console: Console, document: Mapping[str, Any]) -> None:
     footer = []
     if "rebalance_intent" in document:
         footer.append(f"rebalance_intent: {json.dumps(document['rebalance_intent'])}")
-    print_sections(console, [header], plan_sections(document), footer)
+    narrow = console.is_terminal and console.width < WIDE_ALPHA_COLUMNS
+    print_sections(console, [header], plan_sections(document, long_alpha=narrow), footer)
 
 
 def plan_csv(document: Mapping[str, Any]) -> str:
