@@ -19,6 +19,7 @@ PAIRS = {
     "checklist": (DOCS / "checklist.md", DOCS / "ko" / "checklist.md"),
     "sdk": (DOCS / "sdk.md", DOCS / "ko" / "sdk.md"),
     "report": (DOCS / "reference" / "report.md", DOCS / "ko" / "reference" / "report.md"),
+    "cli": (DOCS / "reference" / "cli.md", DOCS / "ko" / "reference" / "cli.md"),
 }
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
