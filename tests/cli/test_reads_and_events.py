@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qmtl.cli.main import app
+from tests._servers import free_port
 
 from ._up import QmtlUp
 from .conftest import write_request
@@ -69,7 +70,8 @@ def test_orders_show_side_and_unsigned_size(up_v2: QmtlUp, tmp_path: Path) -> No
 
 
 def test_a_worldservice_url_is_named(up_v2: QmtlUp, tmp_path: Path) -> None:
-    for command in (["plan", str(write_request(tmp_path))], ["allocations"]):
+    for command in (["plan", str(write_request(tmp_path))], ["allocations"],
+                    ["events", "--count", "1"]):
         result = _invoke(*command, "--gateway", up_v2.worldservice_url)
         assert result.exit_code == 2, result.output
         assert "looks like a WorldService, not a gateway" in result.stderr
@@ -122,3 +124,9 @@ def test_events_refuse_an_unknown_type() -> None:
     result = _invoke("events", "--gateway", "http://127.0.0.1:1", "--type", "rebalancing.done")
     assert result.exit_code == 2
     assert "rebalancing.planned" in result.stderr and "rebalancing_planned" in result.stderr
+
+
+def test_events_from_an_unreachable_gateway_is_one_line_and_exit_1() -> None:
+    result = _invoke("events", "--gateway", f"http://127.0.0.1:{free_port()}", "--count", "1")
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith("error: E_GATEWAY_UNAVAILABLE:")

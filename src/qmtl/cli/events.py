@@ -61,7 +61,7 @@ def events_command(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Follow rebalancing events from the gateway WebSocket (rebalancing.planned)."""
-    from qmtl.cli.remote import report_gateway_error
+    from qmtl.cli.remote import WORLDSERVICE_HINT, report_gateway_error
     from qmtl.sdk import GatewayClient, GatewayError
 
     url = default_gateway(gateway)
@@ -74,6 +74,10 @@ def events_command(
     async def follow() -> None:
         seen = 0
         async with GatewayClient(url, token=token) as client:
+            # Fail fast with one line when the URL is down or is a WorldService: the stream
+            # itself would keep reconnecting, which is right only once it has connected.
+            if await client.looks_like_worldservice():
+                fail(f"{url}: {WORLDSERVICE_HINT}", code=EXIT_BAD_INPUT)
             stream = client.events(world_ids=world or None, since_seq=since_seq)
             info = await stream.subscribed()
             if output is OutputFormat.table:
