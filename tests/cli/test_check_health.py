@@ -150,3 +150,9 @@ def test_seed_script_runs_the_same_check(up_v2: QmtlUp, up_v1_gateway: QmtlUp) -
     usage = subprocess.run([sys.executable, str(SCRIPT), "--expect-schema-version", "two"],
                            capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2
+
+
+def test_a_worldservice_url_is_named(up_v2: QmtlUp) -> None:
+    result = _invoke("--gateway", up_v2.worldservice_url, "--expect-schema-version", "2")
+    assert result.exit_code == 1
+    assert "answers like a WorldService, not a gateway" in result.stderr

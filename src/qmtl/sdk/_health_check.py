@@ -93,6 +93,10 @@ async def check_gateway_health(client: GatewayClient, *, expect_schema_version: 
     _check_version_argument("min_schema_version", min_schema_version)
     url = client.base_url
     try:
+        if await client.looks_like_worldservice():
+            return HealthCheckResult(False, url, (
+                "this URL answers like a WorldService, not a gateway: check the gateway "
+                "(qmtl up serves it on port 8000, the WorldService on 8080)",))
         view = await client.health()
     except GatewayUnavailable as exc:
         return HealthCheckResult(False, url, (f"gateway unreachable: {exc.reason}",))
