@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 
-from qmtl.sdk import GatewayClient, GatewayHTTPError
+from qmtl.sdk import GatewayClient, GatewayHTTPError, SyncGatewayClient
 
 from ._support import scaling_request
 from .conftest import Stack
@@ -82,3 +82,14 @@ def test_sdk_read_calls(stack: Stack) -> None:
             assert await direct.looks_like_worldservice() is True
 
     asyncio.run(scenario())
+
+
+def test_sync_read_calls(stack: Stack) -> None:
+    ws = stack.worldservice(compat=True)
+    gw = stack.gateway(ws.url)
+    with SyncGatewayClient(gw.url) as client:
+        outcome = client.apply_outcome(scaling_request(run_id="sync-1"))
+        assert not outcome.replayed and outcome.events_published == 2
+        assert client.allocations(world_id="w1")["worlds"]["w1"]["ratio"] == pytest.approx(0.2)
+        assert client.run("sync-1")["etag"] == outcome.etag
+        assert [e["run_id"] for e in client.audit("w2")["entries"]] == ["sync-1"]
