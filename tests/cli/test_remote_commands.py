@@ -98,7 +98,7 @@ def test_apply_with_a_reused_run_id_and_another_body_is_a_conflict(up_v2: QmtlUp
 def test_execute_dry_run_table_and_json(up_v2: QmtlUp, book: Path) -> None:
     table = _invoke("execute", str(book), "--gateway", up_v2.gateway_url)
     assert table.exit_code == 0, table.output
-    assert "submitted=False" in table.stdout and "Orders for world wa" in table.stdout
+    assert "submitted=false" in table.stdout and "Orders for world wa" in table.stdout
     document = _json(_invoke("execute", str(book), "--gateway", up_v2.gateway_url,
                              "--per-strategy", "-o", "json"))
     assert document["submitted"] is False
@@ -177,3 +177,13 @@ def test_the_installed_script_prints_json_and_error_codes(up_v2: QmtlUp, tmp_pat
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert "E_REBALANCE_MODE_UNSUPPORTED" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_unknown_version_is_the_same_usage_error_through_the_gateway(up_v2: QmtlUp,
+                                                                        tmp_path: Path) -> None:
+    request = write_request(tmp_path, "v3.json", schema_version=3)
+    remote = _invoke("plan", str(request), "--gateway", up_v2.gateway_url)
+    local = runner.invoke(app, ["plan", str(request)], env={"QMTL_GATEWAY_URL": None})
+    assert remote.exit_code == local.exit_code == 2
+    assert remote.stderr == local.stderr
+    assert "schema_version 3 is not supported" in remote.stderr

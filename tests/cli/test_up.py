@@ -67,7 +67,7 @@ def test_up_demo_runs_plan_apply_event_execute(tmp_path: Path) -> None:
     assert "SDK feature alpha_metrics: on" in out
     assert "Events received on the WebSocket" in out
     assert "crypto-momentum" in out and "crypto-meanrev" in out
-    assert "submitted=False" in out
+    assert "submitted=false" in out
 
 
 @pytest.mark.e2e
@@ -112,17 +112,24 @@ def test_an_invalid_config_stops_start_up_with_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("part", "flag"), [("Gateway", "--gateway-port"),
+                                            ("WorldService", "--worldservice-port")])
+def test_a_port_in_use_is_one_line_naming_the_flag(tmp_path: Path, part: str,
+                                                    flag: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         up = QmtlUp(tmp_path)
-        up.gateway_port = port
+        if part == "Gateway":
+            up.gateway_port = port
+        else:
+            up.worldservice_port = port
         result = subprocess.run(up.command(), capture_output=True, text=True, timeout=90)
     assert result.returncode == 1
-    assert "the gateway failed to start" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert f"the {part} cannot listen on 127.0.0.1:{port}: the port is in use" in result.stderr
+    assert f"pass {flag} with a free port" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_embedded_defaults_are_v2_end_to_end(tmp_path: Path) -> None:

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
-from qmtl.contracts import MultiWorldRebalanceRequest
-from qmtl.contracts.errors import QmtlError
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from qmtl.contracts import MultiWorldRebalanceRequest
+    from qmtl.contracts.errors import QmtlError
+
+# pydantic and the contracts are imported inside the functions that need them: every
+# command imports this module, and `qmtl <command> --help` should not pay for them.
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
     "OutputFormat",
+    "TabularFormat",
     "bind_overrides",
     "console",
     "emit",
@@ -25,6 +34,7 @@ __all__ = [
     "fail",
     "load_json_file",
     "load_request",
+    "write_json",
     "report_qmtl_error",
     "report_validation_error",
 ]
@@ -38,17 +48,54 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+HIGHLIGHT_LIMIT = 64_000
+"""Characters of compact JSON above which even a terminal gets it plain (rich's highlighter
+costs seconds on a large plan, for colours nobody reads)."""
+
+
 class OutputFormat(StrEnum):
-    """``--output``: rich tables for people, JSON for scripts."""
+    """``--output``: tables for people, JSON for scripts."""
 
     table = "table"
     json = "json"
 
 
-def emit(document: Any, output: OutputFormat, *, table: Any) -> None:
-    """Print ``document`` as JSON (for scripts) or through the ``table`` printer."""
-    if output is OutputFormat.json:
-        console.print_json(json.dumps(document))
+class TabularFormat(StrEnum):
+    """``--output`` of commands whose rows are deltas or orders: CSV as well."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def write_json(document: Any) -> None:
+    """Write ``document`` as JSON to stdout.
+
+    Piped or redirected, or too large to read on screen: one compact line from the C encoder
+    (indenting switches json to its pure-Python encoder, seconds on a large plan, and rich's
+    highlighter costs more still). A small document on a terminal is indented and highlighted.
+    """
+    text = json.dumps(document)
+    if console.is_terminal and len(text) <= HIGHLIGHT_LIMIT:
+        console.print_json(text)
+        return
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def emit(
+    document: Any,
+    output: OutputFormat | TabularFormat,
+    *,
+    table: Callable[[Console, Any], None],
+    csv: Callable[[Any], str] | None = None,
+) -> None:
+    """Print ``document`` as JSON or CSV (for scripts) or through the ``table`` printer."""
+    if output == "json":
+        write_json(document)
+    elif output == "csv" and csv is not None:
+        sys.stdout.write(csv(document))
+        sys.stdout.flush()
     else:
         table(console, document)
 
@@ -60,7 +107,9 @@ def bind_overrides(host: str | None, port: int | None) -> dict[str, Any]:
 
 def fail(message: str, *, code: int = EXIT_FAILED) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error[/bold red]: {message}", highlight=False, soft_wrap=True)
+    # escape: a message naming "alpha_series.per_world[w1]" must not be read as rich markup
+    err_console.print(f"[bold red]error[/bold red]: {escape(message)}", highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -96,6 +145,10 @@ def report_qmtl_error(exc: QmtlError, *, code: int) -> NoReturn:
 
 def load_request(path: Path) -> MultiWorldRebalanceRequest:
     """Load and validate a request file, exiting 2 with the errors when it is invalid."""
+    from pydantic import ValidationError
+
+    from qmtl.contracts import MultiWorldRebalanceRequest
+
     payload = load_json_file(path)
     try:
         return MultiWorldRebalanceRequest.model_validate(payload)

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from qmtl.cli._io import EXIT_BAD_INPUT, console, err_console, fail, load_request
+from qmtl.cli._options import InputOption, resolve_input
 from qmtl.cli.remote import GatewayOption, TokenOption, report_gateway_error, require_gateway
 from qmtl.cli.render import print_orders, print_plan
+from qmtl.cli.tables import Section, print_sections
 from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.sdk import GatewayClient, GatewayError, RebalancingEvent, Runner
 
@@ -34,19 +35,21 @@ def example_path() -> Path | None:
     return None
 
 
-def _events_table(events: list[RebalancingEvent]) -> Table:
-    table = Table(title="Events received on the WebSocket", title_justify="left")
-    for column in ("seq", "world", "run_id", "schema", "deltas", "sharpe", "event id"):
-        table.add_column(column, justify="right" if column in ("seq", "deltas") else "left")
+def _events_section(events: list[RebalancingEvent]) -> Section:
+    section = Section("Events received on the WebSocket (type rebalancing.planned; the "
+                      "ControlBus carries it as rebalancing_planned)",
+                      ("seq", "world", "run_id", "schema", "deltas", "sharpe", "event id"),
+                      numeric=frozenset({"seq", "deltas", "sharpe"}))
     for event in events:
         sharpe = ""
         if event.alpha_metrics is not None:
             value = event.alpha_metrics.per_world.get(event.world_id, {}).get(
                 "alpha_performance.sharpe")
             sharpe = "" if value is None else f"{value:.4f}"
-        table.add_row(str(event.seq), event.world_id, event.run_id, f"v{event.schema_version}",
-                      str(len(event.plan.deltas)), sharpe, event.id)
-    return table
+        section.rows.append((str(event.seq), event.world_id, event.run_id,
+                             f"v{event.schema_version}", str(len(event.plan.deltas)), sharpe,
+                             event.id))
+    return section
 
 
 async def run_demo(client: GatewayClient, request: MultiWorldRebalanceRequest, *,
@@ -96,7 +99,7 @@ async def run_demo(client: GatewayClient, request: MultiWorldRebalanceRequest, *
         except TimeoutError:
             err_console.print(f"[yellow]warning[/yellow]: only {len(received)} of {len(worlds)} "
                               f"event(s) arrived within {event_timeout:g}s", highlight=False)
-    console.print(_events_table(received))
+    print_sections(console, [], [_events_section(received)])
 
     console.rule("[bold]4. execute (dry run)")
     executed = await runner.execute(request)
@@ -124,15 +127,19 @@ async def run_demo_safely(gateway: str, *, file: Path | None = None,
 
 
 def demo_command(
-    gateway: GatewayOption = None,
-    file: Annotated[Path | None, typer.Option(
-        "--file", help="Request JSON [default: examples/rebalance.json].",
+    file: Annotated[Path | None, typer.Argument(
+        metavar="FILE", help="Request JSON [default: examples/rebalance.json].",
         show_default=False)] = None,
+    input_file: InputOption = None,
+    legacy_file: Annotated[Path | None, typer.Option(
+        "--file", hidden=True, help="Old spelling of FILE.", show_default=False)] = None,
+    gateway: GatewayOption = None,
     token: TokenOption = None,
 ) -> None:
     """Run the example book through plan -> apply -> event -> execute (dry run)."""
     url = require_gateway(gateway)
-    path = file or example_path()
+    given = file or legacy_file
+    path = (resolve_input(given, input_file) if given or input_file else None) or example_path()
     if path is None:
         fail(f"demo book {EXAMPLE} not found; pass --file", code=EXIT_BAD_INPUT)
     request = load_request(path)

@@ -1,48 +1,63 @@
-"""``qmtl plan FILE``: plan locally with the engine, or through a gateway with ``--gateway``."""
+"""``qmtl plan FILE``: plan locally with the engine, or through a gateway with ``--gateway``.
+
+Locally there is no WorldService to negotiate with, so the plan is served at the version the
+file asks for (``schema_version``, 1 when absent; ``--schema-version`` overrides it). A
+version this qmtl does not know is refused with exit 2 before anything is planned or sent,
+locally and with ``--gateway`` alike.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from qmtl.cli._io import (
     EXIT_BAD_INPUT,
-    OutputFormat,
+    TabularFormat,
     emit,
+    err_console,
     fail,
     load_request,
     report_qmtl_error,
 )
-from qmtl.cli.remote import plan_remote, resolve_input
-from qmtl.cli.render import print_plan
-from qmtl.contracts import (
-    MultiWorldRebalanceRequest,
-    RebalanceIntent,
-    negotiate_schema_version,
-    render_response,
+from qmtl.cli._options import (
+    FileArgument,
+    InputOption,
+    TabularOutputOption,
+    TokenOption,
+    resolve_input,
 )
-from qmtl.contracts.errors import QmtlError
-from qmtl.engine import plan_rebalance
-from qmtl.engine.alpha import alpha_envelope
-from qmtl.engine.alpha_input import AlphaSeriesUnusable
 
-__all__ = ["plan_command", "plan_locally"]
+if TYPE_CHECKING:
+    from qmtl.contracts import MultiWorldRebalanceRequest
+
+__all__ = ["check_known_version", "plan_command", "plan_locally"]
 
 
-def plan_locally(request: MultiWorldRebalanceRequest, *, compat_v2: bool) -> dict[str, Any]:
-    """Plan with the engine as a WorldService with ``compat_rebalance_v2=compat_v2`` would.
+def check_known_version(version: int) -> None:
+    """Exit 2 when ``version`` is above the newest plan schema this qmtl implements."""
+    from qmtl.contracts import LATEST_SCHEMA_VERSION
+
+    if version > LATEST_SCHEMA_VERSION:
+        fail(f"schema_version {version} is not supported: this qmtl serves plan schema "
+             f"versions 1 to {LATEST_SCHEMA_VERSION}", code=EXIT_BAD_INPUT)
+
+
+def plan_locally(request: MultiWorldRebalanceRequest) -> dict[str, Any]:
+    """Plan with the engine and render at the request's version (v2 adds alpha metrics and
+    the rebalance intent, as a WorldService serving v2 would).
 
     Raises:
         QmtlError: hybrid mode, or an incomplete overlay configuration.
         AlphaSeriesUnusable: v2 with an ``alpha_series`` that cannot become returns.
     """
+    from qmtl.contracts import RebalanceIntent, render_response
+    from qmtl.engine import plan_rebalance
+    from qmtl.engine.alpha import alpha_envelope
+
     response = plan_rebalance(request)
-    version = negotiate_schema_version(
-        request.schema_version, compat_rebalance_v2=compat_v2, alpha_metrics_required=False
-    )
+    version = request.requested_version
     if version >= 2:
         response = response.model_copy(
             update={
@@ -54,60 +69,47 @@ def plan_locally(request: MultiWorldRebalanceRequest, *, compat_v2: bool) -> dic
 
 
 def plan_command(
-    file: Annotated[
-        Path | None,
-        typer.Argument(help="Request JSON (MultiWorldRebalanceRequest).", show_default=False),
-    ] = None,
-    input_file: Annotated[
-        Path | None, typer.Option("--input", "-i", help="Alias of FILE.", show_default=False)
-    ] = None,
-    gateway: Annotated[
-        str | None,
-        typer.Option(
-            "--gateway",
-            envvar="QMTL_GATEWAY_URL",
-            show_envvar=True,
-            help="Plan through this gateway instead of locally.",
-        ),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token",
-            envvar="QMTL_GATEWAY_TOKEN",
-            show_envvar=True,
-            help="Bearer token for --gateway.",
-        ),
-    ] = None,
-    schema_version: Annotated[
-        int | None,
-        typer.Option("--schema-version", min=1, help="Override the file's schema_version."),
-    ] = None,
-    compat_v2: Annotated[
-        bool,
-        typer.Option("--compat-v2", help="Local planning: serve v2 like compat_rebalance_v2=true."),
+    file: FileArgument = None,
+    input_file: InputOption = None,
+    gateway: Annotated[str | None, typer.Option(
+        "--gateway", envvar="QMTL_GATEWAY_URL", show_envvar=True, metavar="URL",
+        help="Plan through this gateway (negotiated version) instead of locally.")] = None,
+    token: TokenOption = None,
+    schema_version: Annotated[int | None, typer.Option(
+        "--schema-version", min=1, metavar="N",
+        help="Ask for version N instead of the file's schema_version.")] = None,
+    compat_v2: Annotated[bool, typer.Option(
+        "--compat-v2", hidden=True,
+        help="Deprecated, no effect: local planning serves the file's schema_version.")
     ] = False,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.table,
+    output: TabularOutputOption = TabularFormat.table,
 ) -> None:
     """Plan a multi-world rebalance and print the response."""
+    from qmtl.cli.render import plan_csv, print_plan
+    from qmtl.contracts.errors import QmtlError
+    from qmtl.engine.alpha_input import AlphaSeriesUnusable
 
     request = load_request(resolve_input(file, input_file))
+    check_known_version(schema_version or request.requested_version)
     if gateway is not None:
+        from qmtl.cli.remote import plan_remote
+
         if compat_v2:
-            fail(
-                "--compat-v2 applies to local planning only; the gateway negotiates the version",
-                code=EXIT_BAD_INPUT,
-            )
-        document = plan_remote(request, gateway=gateway, token=token, schema_version=schema_version)
-        emit(document, output, table=print_plan)
+            fail("--compat-v2 applies to local planning only; the gateway negotiates the version",
+                 code=EXIT_BAD_INPUT)
+        document = plan_remote(request, gateway=gateway, token=token,
+                               schema_version=schema_version)
+        emit(document, output, table=print_plan, csv=plan_csv)
         return
+    if compat_v2:
+        err_console.print("note: --compat-v2 is no longer needed: local planning serves the "
+                          "file's schema_version", highlight=False, soft_wrap=True)
     if schema_version is not None:
         request = request.model_copy(update={"schema_version": schema_version})
     try:
-        document = plan_locally(request, compat_v2=compat_v2)
+        document = plan_locally(request)
     except QmtlError as exc:
         report_qmtl_error(exc, code=EXIT_BAD_INPUT)
     except AlphaSeriesUnusable as exc:
-        # escape: "[w1]" in the path would otherwise be read as rich markup and vanish
-        fail(escape(f"{exc.field}: {exc}"), code=EXIT_BAD_INPUT)
-    emit(document, output, table=print_plan)
+        fail(f"{exc.field}: {exc}", code=EXIT_BAD_INPUT)
+    emit(document, output, table=print_plan, csv=plan_csv)

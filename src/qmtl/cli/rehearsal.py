@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from qmtl.cli._io import EXIT_BAD_INPUT, EXIT_FAILED, console, fail
 from qmtl.cli.remote import GatewayOption, TokenOption, require_gateway
-from qmtl.sdk import GatewayClient, RehearsalReport, run_rehearsal
+from qmtl.cli.tables import Section, print_sections
+
+if TYPE_CHECKING:
+    from qmtl.sdk import RehearsalReport
 
 __all__ = ["rehearsal_command", "write_artefacts"]
-
-_STATUS_STYLE = {"passed": "green", "failed": "bold red", "skipped": "dim"}
 
 
 def write_artefacts(report: RehearsalReport, out_dir: Path) -> tuple[Path, Path]:
@@ -34,13 +34,10 @@ def write_artefacts(report: RehearsalReport, out_dir: Path) -> tuple[Path, Path]
 
 
 def _print(report: RehearsalReport) -> None:
-    table = Table(title=f"Rehearsal against {report.gateway}", title_justify="left")
-    for column in ("#", "step", "result", "detail"):
-        table.add_column(column)
-    for number, step in enumerate(report.steps, 1):
-        style = _STATUS_STYLE[step.status]
-        table.add_row(str(number), step.name, f"[{style}]{step.status}[/{style}]", step.detail)
-    console.print(table)
+    steps = Section(f"Rehearsal against {report.gateway}", ("#", "step", "result", "detail"),
+                    [(str(n), step.name, step.status, step.detail)
+                     for n, step in enumerate(report.steps, 1)])
+    print_sections(console, [], [steps])
 
 
 def rehearsal_command(
@@ -54,6 +51,8 @@ def rehearsal_command(
     token: TokenOption = None,
 ) -> None:
     """Rehearse the v2 rollout: health, capability switch, v2 plan, parity, apply, event."""
+    from qmtl.sdk import GatewayClient, run_rehearsal
+
     url = require_gateway(gateway)
 
     async def run() -> RehearsalReport:
@@ -71,4 +70,4 @@ def rehearsal_command(
     if not report.ok:
         failed = next(s for s in report.steps if s.status == "failed")
         fail(f"rehearsal failed at step '{failed.name}': {failed.detail}", code=EXIT_FAILED)
-    console.print("[green]rehearsal passed[/green]")
+    console.print("rehearsal passed", highlight=False)

@@ -52,6 +52,14 @@ def up_command(
         fail(exc.message, code=EXIT_BAD_INPUT)
     except OSError as exc:
         fail(f"cannot create the data dir {data_dir}: {exc.strerror}", code=EXIT_BAD_INPUT)
+    from qmtl.cli._ports import port_in_use
+
+    for name, bind, flag in (("WorldService", settings.worldservice.bind, "--worldservice-port"),
+                             ("Gateway", settings.gateway.bind, "--gateway-port")):
+        if port_in_use(bind.host, bind.port):
+            fail(f"the {name} cannot listen on {bind.host}:{bind.port}: the port is in use "
+                 f"(another qmtl up?); stop that process or pass {flag} with a free port",
+                 code=EXIT_FAILED)
     configure_logging(log_level)
 
     async def ready(up: UpSettings) -> None:

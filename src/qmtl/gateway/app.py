@@ -35,7 +35,7 @@ from .deps import GatewayState
 from .execute import ExecuteService
 from .hub import EventHub
 from .metrics import GatewayMetrics
-from .routers import health, rebalancing, ws
+from .routers import health, reads, rebalancing, ws
 from .worldservice_client import WorldServiceClient
 
 __all__ = ["create_app"]
@@ -150,6 +150,7 @@ def create_app(settings: GatewaySettings, *, controlbus: ControlBus | None = Non
     app.include_router(metrics_router(registry),
                        dependencies=auth if settings.auth.protect_metrics else [])
     app.include_router(rebalancing.router, dependencies=auth)
+    app.include_router(reads.router, dependencies=auth)
     app.include_router(ws.router)
 
     install_openapi(app, body_models=[MultiWorldRebalanceRequest], dependencies=auth)

@@ -24,6 +24,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -354,3 +355,21 @@ class WorldServiceClient:
                        if name in response.headers}
         return PlanResult(response=model, content=content, served_version=served, sent_version=sent,
                           fell_back=fell_back, headers=passthrough)
+
+    # -- reads (relayed by routers/reads.py) ---------------------------------------------
+
+    async def get_read(self, route: str, path: str, *,
+                       query: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
+        """``GET path`` on the WorldService: its JSON body and the relayed headers (ETag).
+
+        Raises:
+            UpstreamError: the WorldService answered 4xx/5xx (relayed unchanged).
+            WorldServiceUnavailable, WorldServiceTimeout: as for every call.
+        """
+        target = f"{path}?{urlencode(query)}" if query else path
+        response = await self._request(route, "GET", target)
+        if response.status_code >= 400:
+            raise UpstreamError(response.status_code, error_detail(response.content))
+        headers = {name: response.headers[name] for name in PASSTHROUGH_HEADERS
+                   if name in response.headers}
+        return response.content, headers

@@ -33,6 +33,7 @@ from ._errors import (
 )
 from ._events import EventStream, RebalancingEvent, ReconnectPolicy, SubscriptionInfo
 from ._health_check import HealthCheckResult, check_gateway_health, check_gateway_health_sync
+from ._reads import ApplyOutcome
 from ._rehearsal import REHEARSAL_STEPS, RehearsalReport, StepResult, run_rehearsal
 from ._report import PerformanceReport, TearSheet, build_report, render_json, render_markdown
 from ._report_html import render_html
@@ -47,6 +48,7 @@ __all__ = [
     "METRIC_UNITS",
     "REHEARSAL_STEPS",
     "AlphaInputError",
+    "ApplyOutcome",
     "AlphaPerformance",
     "AlphaPerformanceGauges",
     "Capabilities",

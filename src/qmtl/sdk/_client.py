@@ -25,6 +25,7 @@ from qmtl.contracts import MultiWorldRebalanceRequest
 from ._capabilities import Capabilities, GatewayHealthView, parse_health
 from ._errors import GatewayError, GatewayHTTPError, GatewayUnavailable, error_code
 from ._events import EventStream, ReconnectPolicy
+from ._reads import ReadsMixin
 
 __all__ = [
     "DEFAULT_CAPABILITIES_TTL",
@@ -72,7 +73,7 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-class GatewayClient:
+class GatewayClient(ReadsMixin):
     """Async client of a QMTL gateway.
 
     Args:
@@ -154,7 +155,18 @@ class GatewayClient:
                     params: Mapping[str, str] | None = None,
                     headers: Mapping[str, str] | None = None,
                     accept_statuses: Sequence[int] = ()) -> tuple[int, dict[str, Any]]:
-        """Send one request; returns (status, JSON object).
+        """Send one request; returns (status, JSON object) (see :meth:`_exchange`)."""
+        status, payload, _ = await self._exchange(method, path, body=body, params=params,
+                                                  headers=headers,
+                                                  accept_statuses=accept_statuses)
+        return status, payload
+
+    async def _exchange(self, method: str, path: str, *, body: Any = None,
+                        params: Mapping[str, str] | None = None,
+                        headers: Mapping[str, str] | None = None,
+                        accept_statuses: Sequence[int] = ()
+                        ) -> tuple[int, dict[str, Any], httpx.Headers]:
+        """Send one request; returns (status, JSON object, response headers).
 
         Raises:
             GatewayUnavailable: a transport error (connect, timeout, protocol).
@@ -183,7 +195,7 @@ class GatewayClient:
             raise GatewayError(
                 f"{method} {url} answered HTTP {response.status_code} without a JSON object"
             )
-        return response.status_code, payload
+        return response.status_code, payload, response.headers
 
     async def _post(self, path: str, *, body: Any, params: Mapping[str, str] | None = None,
                     headers: Mapping[str, str] | None = None) -> dict[str, Any]:

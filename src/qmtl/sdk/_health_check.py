@@ -1,10 +1,11 @@
 """The pre-rollout gateway check behind ``qmtl check-health`` and
 ``scripts/check_gateway_health.py`` (SPEC 2.7, seed "check_gateway_health").
 
-Passes when the gateway's *advertised* and *effective* plan schema versions are both ≥ the
-expected version (and, when asked, the gateway is alpha capable). The effective version is
-what the WorldService behind the gateway will actually serve, so a gateway advertising v2 in
-front of a v1-only WorldService fails the check.
+Two version checks, on both the gateway's *advertised* and its *effective* plan schema
+version: ``expect_schema_version=N`` requires exactly N (a canary that must serve v1 fails
+against a v2 gateway), ``min_schema_version=N`` requires at least N. Optionally the gateway
+must be alpha capable. The effective version is what the WorldService behind the gateway will
+actually serve, so a gateway advertising v2 in front of a v1-only WorldService fails.
 """
 
 from __future__ import annotations
@@ -55,23 +56,47 @@ class HealthCheckResult:
         }
 
 
-async def check_gateway_health(client: GatewayClient, *, expect_schema_version: int,
+def _version_problems(what: str, version: int, *, exact: int | None,
+                      minimum: int | None) -> list[str]:
+    problems = []
+    if exact is not None and version != exact:
+        problems.append(f"{what} is {version}, expected exactly {exact}")
+    if minimum is not None and version < minimum:
+        problems.append(f"{what} is {version}, expected >= {minimum}")
+    return problems
+
+
+def _check_version_argument(name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+async def check_gateway_health(client: GatewayClient, *, expect_schema_version: int | None = None,
+                               min_schema_version: int | None = None,
                                expect_alpha_metrics: bool = False) -> HealthCheckResult:
     """Check a gateway against the expected schema version and alpha capability.
 
     Args:
         client: a client of the gateway to check.
-        expect_schema_version: N; advertised and effective versions must both be ≥ N.
+        expect_schema_version: N; advertised and effective versions must both be exactly N.
+        min_schema_version: N; advertised and effective versions must both be >= N.
         expect_alpha_metrics: also require ``alpha_metrics_capable``.
 
     Returns:
         The result; never raises for an unreachable or misconfigured gateway (those are
         failed checks with the reason in ``problems``).
+
+    Raises:
+        ValueError: a version argument is not an integer >= 1.
     """
-    if isinstance(expect_schema_version, bool) or expect_schema_version < 1:
-        raise ValueError(f"expect_schema_version must be >= 1, got {expect_schema_version!r}")
+    _check_version_argument("expect_schema_version", expect_schema_version)
+    _check_version_argument("min_schema_version", min_schema_version)
     url = client.base_url
     try:
+        if await client.looks_like_worldservice():
+            return HealthCheckResult(False, url, (
+                "this URL answers like a WorldService, not a gateway: check the gateway "
+                "(qmtl up serves it on port 8000, the WorldService on 8080)",))
         view = await client.health()
     except GatewayUnavailable as exc:
         return HealthCheckResult(False, url, (f"gateway unreachable: {exc.reason}",))
@@ -80,26 +105,25 @@ async def check_gateway_health(client: GatewayClient, *, expect_schema_version: 
     except CapabilityError as exc:
         return HealthCheckResult(False, url, (f"invalid capability {exc}",))
     caps = view.capabilities
-    problems: list[str] = []
-    advertised = caps.rebalance_schema_version
-    if advertised < expect_schema_version:
-        problems.append(f"gateway advertises rebalance_schema_version={advertised}, "
-                        f"expected >= {expect_schema_version}")
+    versions = {"exact": expect_schema_version, "minimum": min_schema_version}
+    problems = _version_problems("advertised rebalance_schema_version",
+                                 caps.rebalance_schema_version, **versions)
     effective = caps.effective_schema_version
     if effective is None:
         problems.append("effective schema version unknown: the gateway does not know what its "
                         f"WorldService serves (worldservice: "
                         f"{view.components.get('worldservice', 'unknown')})")
-    elif effective < expect_schema_version:
-        problems.append(f"effective schema version is {effective} (what the WorldService will "
-                        f"serve), expected >= {expect_schema_version}")
+    else:
+        problems += _version_problems(
+            "effective schema version (what the WorldService will serve)", effective, **versions)
     if expect_alpha_metrics and not caps.alpha_metrics_capable:
         problems.append("gateway is not alpha_metrics_capable")
     return HealthCheckResult(not problems, url, tuple(problems), status=view.status,
                              capabilities=caps, components=dict(view.components))
 
 
-def check_gateway_health_sync(gateway: str, *, expect_schema_version: int,
+def check_gateway_health_sync(gateway: str, *, expect_schema_version: int | None = None,
+                              min_schema_version: int | None = None,
                               expect_alpha_metrics: bool = False, token: str | None = None,
                               timeout: float = 10.0) -> HealthCheckResult:
     """:func:`check_gateway_health` for scripts: opens a client, checks, closes."""
@@ -107,6 +131,7 @@ def check_gateway_health_sync(gateway: str, *, expect_schema_version: int,
     async def run() -> HealthCheckResult:
         async with GatewayClient(gateway, token=token, timeout=timeout) as client:
             return await check_gateway_health(client, expect_schema_version=expect_schema_version,
+                                              min_schema_version=min_schema_version,
                                               expect_alpha_metrics=expect_alpha_metrics)
 
     return asyncio.run(run())

@@ -252,9 +252,10 @@ class _Rehearsal:
         try:
             await asyncio.wait_for(collect(), self.event_timeout)
         except TimeoutError:
-            raise _StepFailed(f"no event for {sorted(pending)} within {self.event_timeout:g}s "
+            raise _StepFailed(f"no rebalancing.planned event on the WebSocket for "
+                              f"{sorted(pending)} within {self.event_timeout:g}s "
                               f"(received {len(received)})") from None
-        return (f"{len(received)} v2 event(s) received: "
+        return (f"{len(received)} v2 event(s) received (rebalancing.planned on the WebSocket): "
                 + ", ".join(f"{e.world_id} seq {e.seq}" for e in received))
 
     async def close(self) -> None:

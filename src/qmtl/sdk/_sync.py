@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from ._capabilities import Capabilities, GatewayHealthView
 from ._client import GatewayClient, RequestLike
 from ._events import EventStream, RebalancingEvent, ReconnectPolicy, SubscriptionInfo
+from ._reads import ApplyOutcome
 
 __all__ = ["SyncEventStream", "SyncGatewayClient"]
 
@@ -66,6 +67,23 @@ class SyncGatewayClient:
         return self._run(self._client.execute(
             request, per_strategy=per_strategy, shared_account=shared_account, submit=submit,
             allow_live=allow_live))
+
+    def apply_outcome(self, request: RequestLike, *, run_id: str | None = None,
+                      if_match: str | None = None) -> ApplyOutcome:
+        """See :meth:`GatewayClient.apply_outcome`."""
+        return self._run(self._client.apply_outcome(request, run_id=run_id, if_match=if_match))
+
+    def allocations(self, *, world_id: str | None = None) -> dict[str, Any]:
+        """See :meth:`GatewayClient.allocations`."""
+        return self._run(self._client.allocations(world_id=world_id))
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """See :meth:`GatewayClient.run`."""
+        return self._run(self._client.run(run_id))
+
+    def audit(self, world_id: str, *, limit: int | None = None) -> dict[str, Any]:
+        """See :meth:`GatewayClient.audit`."""
+        return self._run(self._client.audit(world_id, limit=limit))
 
     def events(self, *, world_ids: Sequence[str] | None = None, since_seq: int | None = None,
                reconnect: ReconnectPolicy | None = None,
