@@ -166,6 +166,7 @@ class ExecuteService:
             orders_per_world=execution.per_world,
             orders_global=execution.global_orders,
             orders_per_strategy=execution.per_strategy,
+            crossed_qty=execution.crossed,
             overlay_deltas=execution.overlay_deltas,
             shared_account=execution.shared_account,
             submitted=submitted,

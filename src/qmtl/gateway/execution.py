@@ -4,6 +4,7 @@ Scopes and what each order set is built from::
 
     per_world     plan.per_world[w].deltas            (overlay: that world's overlay deltas)
     per_strategy  strategy_orders(request, plan)      (each strategy's own move, SPEC 3)
+                  + crossed_qty per (world, key): what the world's netting cancels
     global        plan.global_deltas                  (overlay: every overlay delta, netted)
 
 Received deltas are normalised first (12 significant digits, then toward zero to the
@@ -27,6 +28,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from qmtl.contracts import (
+    CrossedQty,
     MultiWorldRebalanceRequest,
     MultiWorldRebalanceResponse,
     Order,
@@ -71,6 +73,7 @@ class ExecutionOrders:
 
     per_world: dict[str, list[Order]]
     per_strategy: dict[str, dict[str, list[Order]]] | None
+    crossed: dict[str, list[CrossedQty]] | None
     global_orders: list[Order] | None
     overlay_deltas: list[OverlayDelta] | None
     shared_account: SharedAccountSummary | None
@@ -289,10 +292,17 @@ def build_execution(request: MultiWorldRebalanceRequest, plan: MultiWorldRebalan
                               prefix=id_base)
 
     by_strategy: dict[str, dict[str, list[Order]]] | None = None
+    crossed: dict[str, list[CrossedQty]] | None = None
     if per_strategy:
         split = strategy_orders(request, plan, book=book)
         by_strategy = {w: {} for w in worlds}
         by_strategy.update(_strategy_orders(split, policies=policies, prefix=id_base))
+        crossed = {w: [] for w in worlds}
+        crossed.update({
+            world: [CrossedQty(symbol=symbol, venue=venue, crossed_qty=qty)
+                    for (venue, symbol), qty in rows]
+            for world, rows in split.crossed().items()
+        })
 
     global_orders = None
     summary = None
@@ -309,7 +319,8 @@ def build_execution(request: MultiWorldRebalanceRequest, plan: MultiWorldRebalan
             batch=np.zeros(len(keys), dtype=np.int64), prefixes=[f"{id_base}:global"])
 
     return ExecutionOrders(
-        per_world=per_world, per_strategy=by_strategy, global_orders=global_orders,
+        per_world=per_world, per_strategy=by_strategy, crossed=crossed,
+        global_orders=global_orders,
         overlay_deltas=list(plan.overlay_deltas or []) if overlay else None,
         shared_account=summary,
     )
