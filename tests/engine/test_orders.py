@@ -153,3 +153,89 @@ def test_venue_policy_validation() -> None:
     policy = VenuePolicy(lot_size=0.5)
     with pytest.raises(ValidationError):
         policy.lot_size = 1.0  # type: ignore[misc]
+
+
+def test_an_order_crossing_zero_is_split_into_closing_and_opening_parts() -> None:
+    exposure: dict[Key, float] = {(None, "LONG"): 10.0, (None, "SHORT"): -4.0}
+    orders = build_orders(
+        [delta("LONG", -15.0), delta("SHORT", 6.0)],
+        marks={},
+        exposure=exposure,
+        policies={},
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    # Long 10, sell 15 -> sell 10 reduce-only (closes), then sell 5 (opens a short).
+    # Short 4, buy 6 -> buy 4 reduce-only, then buy 2.
+    assert [(o.symbol, o.quantity, o.side, o.reduce_only) for o in orders] == [
+        ("LONG", -10.0, "sell", True),
+        ("LONG", -5.0, "sell", None),
+        ("SHORT", 4.0, "buy", True),
+        ("SHORT", 2.0, "buy", None),
+    ]
+    ids = [o.client_order_id for o in orders]
+    assert len(set(ids)) == 4
+    assert ids[0] == "q" + hashlib.sha256(b"p|None|LONG|-10.0|close").hexdigest()[:31]
+    assert ids[1] == "q" + hashlib.sha256(b"p|None|LONG|-5.0|open").hexdigest()[:31]
+    again = build_orders(
+        [delta("LONG", -15.0), delta("SHORT", 6.0)],
+        marks={},
+        exposure=exposure,
+        policies={},
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    assert [o.client_order_id for o in again] == ids
+
+
+def test_crossing_parts_respect_the_lot_and_float_noise() -> None:
+    # Lot 0.1, long 10.05: the closing part is 100 whole lots (10.0), the opening part the
+    # other 50 lots (5.0); together the 15.0 sold.
+    lot = {"v": VenuePolicy(lot_size=0.1)}
+    orders = build_orders(
+        [delta("A", -15.0, "v")],
+        marks={},
+        exposure={("v", "A"): 10.05},
+        policies=lot,
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    assert [(o.quantity, o.reduce_only) for o in orders] == [(-10.0, True), (-5.0, None)]
+    # No lot, a position summed with float noise: the closing part is cleaned to -10.0.
+    orders = build_orders(
+        [delta("A", -15.0)],
+        marks={},
+        exposure={(None, "A"): 9.999999999999998},
+        policies={},
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    assert [(o.quantity, o.reduce_only) for o in orders] == [(-10.0, True), (-5.0, None)]
+
+
+def test_a_crossing_order_stays_whole_when_a_part_cannot_be_sent() -> None:
+    policies = {
+        "nro": VenuePolicy(supports_reduce_only=False),
+        "min": VenuePolicy(min_notional=50),
+        "lot": VenuePolicy(lot_size=1.0),
+    }
+    orders = build_orders(
+        [
+            delta("A", -15.0, "nro"),  # venue without reduce-only: one order, no flag
+            delta("A", -1.0, "min"),  # closing 0.1 * 100 = 10 < 50: one unflagged order
+            delta("A", -3.0, "lot"),  # closing part 0.4 -> 0 whole lots: one unflagged order
+        ],
+        marks={("min", "A"): 100.0},
+        exposure={("nro", "A"): 10.0, ("min", "A"): 0.1, ("lot", "A"): 0.4},
+        policies=policies,
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    assert [(o.venue, o.quantity, o.reduce_only) for o in orders] == [
+        ("nro", -15.0, None),
+        ("min", -1.0, None),
+        ("lot", -3.0, None),
+    ]
+    assert orders[0].client_order_id == (
+        "q" + hashlib.sha256(b"p|nro|A|-15.0").hexdigest()[:31]
+    )
