@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from qmtl.contracts import MultiWorldRebalanceRequest, MultiWorldRebalanceResponse, Order
-from qmtl.engine import VenuePolicy, plan_rebalance
+from qmtl.contracts import ExecuteResponse, MultiWorldRebalanceRequest, MultiWorldRebalanceResponse
+from qmtl.engine import OrderDict, VenuePolicy, plan_rebalance
 from qmtl.gateway.config import SharedAccountPolicy
-from qmtl.gateway.execution import ExecutionOrders, OrderPolicies, build_execution
+from qmtl.gateway.execution import ExecutionOrders, OrderPolicies, build_execution, response_body
 
 
 def position(strategy: str, qty: float, mark: float = 100.0, symbol: str = "BTC"
@@ -27,8 +27,8 @@ def run(request: MultiWorldRebalanceRequest, plan: MultiWorldRebalanceResponse |
         shared_policy=SharedAccountPolicy(), id_base="run-1")
 
 
-def shape(orders: list[Order]) -> list[tuple[float, bool | None]]:
-    return [(o.quantity, o.reduce_only) for o in orders]
+def shape(orders: list[OrderDict]) -> list[tuple[float, bool | None]]:
+    return [(o["quantity"], o.get("reduce_only")) for o in orders]
 
 
 def test_reduce_only_is_judged_against_each_holders_own_position() -> None:
@@ -51,13 +51,13 @@ def test_reduce_only_is_judged_against_each_holders_own_position() -> None:
     assert orders.per_strategy is not None
     assert shape(orders.per_strategy["w1"]["s1"]) == [(-10.0, True)]
     assert shape(orders.per_strategy["w1"]["s2"]) == [(-4.0, None)]
-    ids = [o.client_order_id for o in orders.per_world["w1"]]
-    ids += [o.client_order_id for by_s in orders.per_strategy["w1"].values() for o in by_s]
+    ids = [o["client_order_id"] for o in orders.per_world["w1"]]
+    ids += [o["client_order_id"] for by_s in orders.per_strategy["w1"].values() for o in by_s]
     assert len(set(ids)) == 4
-    assert [o.client_order_id for o in run(request).per_world["w1"]] == ids[:2]
+    assert [o["client_order_id"] for o in run(request).per_world["w1"]] == ids[:2]
     # Both strategies sell: nothing netted away.
     assert orders.crossed is not None
-    assert [(c.symbol, c.crossed_qty) for c in orders.crossed["w1"]] == [("BTC", 0.0)]
+    assert orders.crossed == {"w1": [{"symbol": "BTC", "crossed_qty": 0.0}]}
     # A venue without reduce-only support: one world order, no flag anywhere.
     plain = run(request, policy=VenuePolicy(supports_reduce_only=False))
     assert shape(plain.per_world["w1"]) == [(-14.0, None)]
@@ -83,8 +83,8 @@ def test_received_deltas_are_normalised_before_orders_and_ids() -> None:
     assert plan.per_world["w1"].deltas[0].delta_qty == -10.0
     exact = run(request, plan, per_strategy=False).per_world["w1"]
     other = run(request, noisy(plan, -9.999999999999998), per_strategy=False).per_world["w1"]
-    assert [o.model_dump() for o in other] == [o.model_dump() for o in exact]
-    assert exact[0].quantity == -10.0 and exact[0].reduce_only is True
+    assert other == exact
+    assert exact[0]["quantity"] == -10.0 and exact[0]["reduce_only"] is True
 
     # With a request lot (0.001): 0.30000000000000004 snaps to the lot multiple 0.3.
     lots = MultiWorldRebalanceRequest.model_validate({
@@ -96,5 +96,24 @@ def test_received_deltas_are_normalised_before_orders_and_ids() -> None:
     assert plan.per_world["w1"].deltas[0].delta_qty == 0.3
     exact = run(lots, plan, per_strategy=False).per_world["w1"]
     other = run(lots, noisy(plan, 0.30000000000000004), per_strategy=False).per_world["w1"]
-    assert [o.model_dump() for o in other] == [o.model_dump() for o in exact]
-    assert exact[0].quantity == 0.3
+    assert other == exact
+    assert exact[0]["quantity"] == 0.3
+
+
+def test_the_response_body_is_what_the_model_would_serialise() -> None:
+    """Orders are inserted into the response unvalidated (speed); validating the body with
+    the wire model and dumping it again must give exactly the same data."""
+    request = MultiWorldRebalanceRequest.model_validate({
+        "total_equity": 1000.0,
+        "world_alloc_before": {"w1": 0.2}, "world_alloc_after": {"w1": 0.3},
+        "strategy_alloc_before_total": {"w1": {"s1": 0.1, "s2": 0.1}},
+        "strategy_alloc_after_total": {"w1": {"s1": 0.0, "s2": 0.3}},
+        "positions": [position("s1", 10.0), {**position("s2", -2.0), "venue": "v"}],
+    })
+    head = ExecuteResponse(orders_per_world={}, submitted=False, run_id="r1",
+                           rebalance_schema_version=2, alpha_metrics_capable=False)
+    body = response_body(head, run(request))
+    assert list(body) == ["orders_per_world", "orders_per_strategy", "crossed_qty",
+                          "submitted", "batch_ids", "run_id", "rebalance_schema_version",
+                          "alpha_metrics_capable"]
+    assert ExecuteResponse.model_validate(body).model_dump(mode="json") == body

@@ -38,6 +38,7 @@ from qmtl.contracts.errors import PlanInputInvalid
 
 from .book import FloatArray, IntArray, Key
 from .rounding import LotTable, clean_significant, from_lots, lots_of, round_to_lot
+from .scales import require_finite
 
 __all__ = [
     "REDUCE_ONLY_TOLERANCE",
@@ -131,6 +132,7 @@ def order_dicts(
     lots, min_notional, supports, tif = _key_policies(keys, policies, default_policy)
     table = lots.take(key)
     q = round_to_lot(np.asarray(qty, dtype=np.float64), table)
+    require_finite(q, field="orders (quantities)")
     floor = min_notional[key]
     blind = (floor > 0) & np.isnan(mark) & (q != 0)
     if blind.any():
@@ -158,22 +160,34 @@ def order_dicts(
     split = reducing & ~within & (close != 0) & (opening != 0) & ~too_small
     flag = reducing & within
 
+    # The one loop per order: plain dicts and one SHA-256 each (see client_order_id).
     orders: list[OrderDict] = []
     order_batch: list[int] = []
-    for r, k, quantity, c, o, is_split, is_reduce in zip(
-        rows.tolist(), key[rows].tolist(), q.tolist(), close.tolist(), opening.tolist(),
-        split.tolist(), flag.tolist(), strict=True,
+    sha256 = hashlib.sha256
+    for k, b, quantity, c, o, is_split, is_reduce in zip(
+        key[rows].tolist(), np.asarray(batch)[rows].tolist(), q.tolist(), close.tolist(),
+        opening.tolist(), split.tolist(), flag.tolist(), strict=True,
     ):
         venue, symbol = keys[k]
-        b = int(batch[r])
-        prefix = prefixes[b]
         if is_split:
-            orders.append(_order(prefix, venue, symbol, c, tif[k], True, "close"))
-            orders.append(_order(prefix, venue, symbol, o, tif[k], None, "open"))
+            orders.append(_order(prefixes[b], venue, symbol, c, tif[k], True, "close"))
+            orders.append(_order(prefixes[b], venue, symbol, o, tif[k], None, "open"))
             order_batch += [b, b]
-        else:
-            orders.append(_order(prefix, venue, symbol, quantity, tif[k], is_reduce or None))
-            order_batch.append(b)
+            continue
+        order: OrderDict = {
+            "symbol": symbol,
+            "quantity": quantity,
+            "side": "buy" if quantity > 0 else "sell",
+            "time_in_force": tif[k],
+        }
+        if venue is not None:
+            order["venue"] = venue
+        if is_reduce:
+            order["reduce_only"] = True
+        text = f"{prefixes[b]}|{venue}|{symbol}|{quantity!r}"
+        order["client_order_id"] = "q" + sha256(text.encode()).hexdigest()[:31]
+        orders.append(order)
+        order_batch.append(b)
     return orders, np.asarray(order_batch, dtype=np.int64)
 
 

@@ -23,15 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from pydantic import TypeAdapter
 
 from qmtl.contracts import (
-    CrossedQty,
+    ExecuteResponse,
     MultiWorldRebalanceRequest,
     MultiWorldRebalanceResponse,
-    Order,
     OverlayDelta,
     RebalanceMode,
     SharedAccountSummary,
@@ -40,6 +39,7 @@ from qmtl.contracts import (
 from qmtl.contracts.errors import OverlayExecutionUnmapped, SharedAccountPolicyViolation
 from qmtl.engine import (
     Key,
+    OrderDict,
     PositionBook,
     StrategyOrders,
     VenuePolicy,
@@ -53,7 +53,7 @@ from qmtl.engine.rounding import LotTable, clean_significant, round_to_lot
 from .config import SharedAccountPolicy
 
 __all__ = ["GLOBAL_WORLD", "ExecutionOrders", "OrderPolicies", "build_execution",
-           "check_shared_account"]
+           "check_shared_account", "response_body"]
 
 GLOBAL_WORLD = "*"
 """The ``world_id`` of a global (shared-account) batch: it spans every world."""
@@ -69,12 +69,12 @@ class OrderPolicies:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionOrders:
-    """The order sets of one execute call."""
+    """The order sets of one execute call, as wire-shaped dicts (see :func:`response_body`)."""
 
-    per_world: dict[str, list[Order]]
-    per_strategy: dict[str, dict[str, list[Order]]] | None
-    crossed: dict[str, list[CrossedQty]] | None
-    global_orders: list[Order] | None
+    per_world: dict[str, list[OrderDict]]
+    per_strategy: dict[str, dict[str, list[OrderDict]]] | None
+    crossed: dict[str, list[dict[str, Any]]] | None
+    global_orders: list[OrderDict] | None
     overlay_deltas: list[OverlayDelta] | None
     shared_account: SharedAccountSummary | None
 
@@ -107,6 +107,37 @@ def _net(deltas: Sequence[SymbolDelta]) -> list[SymbolDelta]:
               for (venue, symbol), values in totals.items()]
     netted = [d for d in netted if d.delta_qty != 0]
     return sorted(netted, key=lambda d: (d.venue is not None, d.venue or "", d.symbol))
+
+
+def _crossed(venue: str | None, symbol: str, qty: float) -> dict[str, Any]:
+    entry: dict[str, Any] = {"symbol": symbol}
+    if venue is not None:
+        entry["venue"] = venue
+    entry["crossed_qty"] = qty
+    return entry
+
+
+def response_body(head: ExecuteResponse, execution: ExecutionOrders) -> dict[str, Any]:
+    """The execute response as JSON-ready data, in the model's field order.
+
+    ``head`` carries (and validates) every field but the order sets; the orders are
+    inserted as built. Validating them again would cost more than building them (a Python
+    validator per identifier) and could not fail: their symbols and venues come from
+    validated input, their quantities are finite and their ids are hex digests.
+    """
+    dumped = head.model_dump(mode="json")
+    built: dict[str, Any] = {
+        "orders_per_world": execution.per_world,
+        "orders_global": execution.global_orders,
+        "orders_per_strategy": execution.per_strategy,
+        "crossed_qty": execution.crossed,
+    }
+    body: dict[str, Any] = {}
+    for name in ExecuteResponse.model_fields:
+        value = built[name] if name in built else dumped.get(name)
+        if name in dumped or (name in built and value is not None):
+            body[name] = value
+    return body
 
 
 def check_shared_account(summary: SharedAccountSummary, policy: SharedAccountPolicy) -> None:
@@ -196,27 +227,23 @@ class _Cells:
         return np.where(found, marks[at], np.nan), np.where(found, nets[at], 0.0)
 
 
-_ORDERS = TypeAdapter(list[Order])
-
-
 def _batched_orders(policies: OrderPolicies, *, keys: list[Key], qty: FloatArray,
                     mark: FloatArray, position: FloatArray, batch: IntArray,
-                    prefixes: list[str]) -> list[list[Order]]:
-    """One columnar pass over every batch of a scope, validated once: orders per batch."""
+                    prefixes: list[str]) -> list[list[OrderDict]]:
+    """One columnar pass over every batch of a scope: orders per batch."""
     dicts, order_batch = order_dicts(
         keys=keys, key=np.arange(len(keys), dtype=np.int64), qty=qty, mark=mark,
         position=position, batch=batch, prefixes=prefixes, policies=policies.venues,
         default_policy=policies.default)
-    orders = _ORDERS.validate_python(dicts)
-    out: list[list[Order]] = [[] for _ in prefixes]
-    for b, order in zip(order_batch.tolist(), orders, strict=True):
+    out: list[list[OrderDict]] = [[] for _ in prefixes]
+    for b, order in zip(order_batch.tolist(), dicts, strict=True):
         out[b].append(order)
     return out
 
 
 def _world_orders(request: MultiWorldRebalanceRequest, world_deltas: dict[str, list[SymbolDelta]],
                   worlds: list[str], cells: _Cells, *, policies: OrderPolicies,
-                  prefix: str) -> dict[str, list[Order]]:
+                  prefix: str) -> dict[str, list[OrderDict]]:
     keys: list[Key] = []
     batch: list[int] = []
     marks: list[FloatArray] = []
@@ -252,7 +279,7 @@ def _with_overlay_prices(request: MultiWorldRebalanceRequest, keys: Sequence[Key
 
 
 def _strategy_orders(split: StrategyOrders, *, policies: OrderPolicies,
-                     prefix: str) -> dict[str, dict[str, list[Order]]]:
+                     prefix: str) -> dict[str, dict[str, list[OrderDict]]]:
     n_names = max(len(split.strategies), 1)
     batches = group(split.world * n_names + split.strategy,
                     size=max(len(split.worlds) * n_names, 1))
@@ -262,7 +289,7 @@ def _strategy_orders(split: StrategyOrders, *, policies: OrderPolicies,
         policies, keys=[split.keys[k] for k in split.key.tolist()], qty=split.qty,
         mark=split.mark, position=split.position, batch=batches.inverse,
         prefixes=[f"{prefix}:per_strategy:{w}:{s}" for w, s in names])
-    out: dict[str, dict[str, list[Order]]] = {
+    out: dict[str, dict[str, list[OrderDict]]] = {
         world: {name: [] for name in split.members[w]} for w, world in enumerate(split.worlds)
     }
     for (world, name), batch in zip(names, orders, strict=True):
@@ -291,16 +318,15 @@ def build_execution(request: MultiWorldRebalanceRequest, plan: MultiWorldRebalan
     per_world = _world_orders(request, world_deltas, worlds, cells, policies=policies,
                               prefix=id_base)
 
-    by_strategy: dict[str, dict[str, list[Order]]] | None = None
-    crossed: dict[str, list[CrossedQty]] | None = None
+    by_strategy: dict[str, dict[str, list[OrderDict]]] | None = None
+    crossed: dict[str, list[dict[str, Any]]] | None = None
     if per_strategy:
         split = strategy_orders(request, plan, book=book)
         by_strategy = {w: {} for w in worlds}
         by_strategy.update(_strategy_orders(split, policies=policies, prefix=id_base))
         crossed = {w: [] for w in worlds}
         crossed.update({
-            world: [CrossedQty(symbol=symbol, venue=venue, crossed_qty=qty)
-                    for (venue, symbol), qty in rows]
+            world: [_crossed(venue, symbol, qty) for (venue, symbol), qty in rows]
             for world, rows in split.crossed().items()
         })
 
