@@ -164,6 +164,7 @@ def order_dicts(
     orders: list[OrderDict] = []
     order_batch: list[int] = []
     sha256 = hashlib.sha256
+    key_text = [f"|{venue}|{symbol}|" for venue, symbol in keys]
     for k, b, quantity, c, o, is_split, is_reduce in zip(
         key[rows].tolist(), np.asarray(batch)[rows].tolist(), q.tolist(), close.tolist(),
         opening.tolist(), split.tolist(), flag.tolist(), strict=True,
@@ -184,7 +185,8 @@ def order_dicts(
             order["venue"] = venue
         if is_reduce:
             order["reduce_only"] = True
-        text = f"{prefixes[b]}|{venue}|{symbol}|{quantity!r}"
+        # Same text as client_order_id(): f"{prefix}|{venue}|{symbol}|{quantity!r}".
+        text = prefixes[b] + key_text[k] + repr(quantity)
         order["client_order_id"] = "q" + sha256(text.encode()).hexdigest()[:31]
         orders.append(order)
         order_batch.append(b)

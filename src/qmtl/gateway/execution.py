@@ -227,12 +227,16 @@ class _Cells:
         return np.where(found, marks[at], np.nan), np.where(found, nets[at], 0.0)
 
 
-def _batched_orders(policies: OrderPolicies, *, keys: list[Key], qty: FloatArray,
+def _batched_orders(policies: OrderPolicies, *, keys: Sequence[Key], qty: FloatArray,
                     mark: FloatArray, position: FloatArray, batch: IntArray,
-                    prefixes: list[str]) -> list[list[OrderDict]]:
-    """One columnar pass over every batch of a scope: orders per batch."""
+                    prefixes: list[str], key: IntArray | None = None) -> list[list[OrderDict]]:
+    """One columnar pass over every batch of a scope: orders per batch.
+
+    ``key`` indexes ``keys`` per row; ``None`` means one key per row (``keys`` per row).
+    """
     dicts, order_batch = order_dicts(
-        keys=keys, key=np.arange(len(keys), dtype=np.int64), qty=qty, mark=mark,
+        keys=keys, key=np.arange(len(keys), dtype=np.int64) if key is None else key,
+        qty=qty, mark=mark,
         position=position, batch=batch, prefixes=prefixes, policies=policies.venues,
         default_policy=policies.default)
     out: list[list[OrderDict]] = [[] for _ in prefixes]
@@ -258,8 +262,12 @@ def _world_orders(request: MultiWorldRebalanceRequest, world_deltas: dict[str, l
         marks.append(_with_overlay_prices(request, world_keys, mark))
         positions.append(position)
         deltas += these
+    distinct: dict[Key, int] = {}
+    key = np.fromiter((distinct.setdefault(k, len(distinct)) for k in keys), dtype=np.int64,
+                      count=len(keys))
     orders = _batched_orders(
-        policies, keys=keys, qty=_normalised(deltas, request.lot_size_by_symbol),
+        policies, keys=list(distinct), key=key,
+        qty=_normalised(deltas, request.lot_size_by_symbol),
         mark=np.concatenate(marks) if marks else np.zeros(0),
         position=np.concatenate(positions) if positions else np.zeros(0),
         batch=np.asarray(batch, dtype=np.int64),
@@ -286,8 +294,8 @@ def _strategy_orders(split: StrategyOrders, *, policies: OrderPolicies,
     names = [(split.worlds[c // n_names], split.strategies[c % n_names])
              for c in batches.ids.tolist()]
     orders = _batched_orders(
-        policies, keys=[split.keys[k] for k in split.key.tolist()], qty=split.qty,
-        mark=split.mark, position=split.position, batch=batches.inverse,
+        policies, keys=split.keys, key=split.key, qty=split.qty, mark=split.mark,
+        position=split.position, batch=batches.inverse,
         prefixes=[f"{prefix}:per_strategy:{w}:{s}" for w, s in names])
     out: dict[str, dict[str, list[OrderDict]]] = {
         world: {name: [] for name in split.members[w]} for w, world in enumerate(split.worlds)
