@@ -236,6 +236,4 @@ def test_a_crossing_order_stays_whole_when_a_part_cannot_be_sent() -> None:
         ("min", -1.0, None),
         ("lot", -3.0, None),
     ]
-    assert orders[0].client_order_id == (
-        "q" + hashlib.sha256(b"p|nro|A|-15.0").hexdigest()[:31]
-    )
+    assert orders[0].client_order_id == ("q" + hashlib.sha256(b"p|nro|A|-15.0").hexdigest()[:31])

@@ -134,13 +134,19 @@ def oracle(req: MultiWorldRebalanceRequest, plan: MultiWorldRebalanceResponse) -
     return out
 
 
-def engine_orders(req: MultiWorldRebalanceRequest, plan: MultiWorldRebalanceResponse
-                  ) -> dict[Cell, float]:
+def engine_orders(
+    req: MultiWorldRebalanceRequest, plan: MultiWorldRebalanceResponse
+) -> dict[Cell, float]:
     split = strategy_orders(req, plan)
     return {
         (split.worlds[w], split.strategies[s], split.keys[k]): q
-        for w, s, k, q in zip(split.world.tolist(), split.strategy.tolist(), split.key.tolist(),
-                              split.qty.tolist(), strict=True)
+        for w, s, k, q in zip(
+            split.world.tolist(),
+            split.strategy.tolist(),
+            split.key.tolist(),
+            split.qty.tolist(),
+            strict=True,
+        )
     }
 
 

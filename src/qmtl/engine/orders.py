@@ -166,8 +166,14 @@ def order_dicts(
     sha256 = hashlib.sha256
     key_text = [f"|{venue}|{symbol}|" for venue, symbol in keys]
     for k, b, quantity, c, o, is_split, is_reduce in zip(
-        key[rows].tolist(), np.asarray(batch)[rows].tolist(), q.tolist(), close.tolist(),
-        opening.tolist(), split.tolist(), flag.tolist(), strict=True,
+        key[rows].tolist(),
+        np.asarray(batch)[rows].tolist(),
+        q.tolist(),
+        close.tolist(),
+        opening.tolist(),
+        split.tolist(),
+        flag.tolist(),
+        strict=True,
     ):
         venue, symbol = keys[k]
         if is_split:
@@ -193,9 +199,7 @@ def order_dicts(
     return orders, np.asarray(order_batch, dtype=np.int64)
 
 
-def _crossing_parts(
-    q: FloatArray, p: FloatArray, table: LotTable
-) -> tuple[FloatArray, FloatArray]:
+def _crossing_parts(q: FloatArray, p: FloatArray, table: LotTable) -> tuple[FloatArray, FloatArray]:
     """The closing part ``-p`` (toward zero to the lot) and the opening rest ``q - close``."""
     has_lot = table.has_lot
     close_lots = lots_of(p, table)

@@ -85,7 +85,10 @@ class StrategyOrders:
             world: {name: [] for name in self.members[w]} for w, world in enumerate(self.worlds)
         }
         for w, s, k, q in zip(
-            self.world.tolist(), self.strategy.tolist(), self.key.tolist(), self.qty.tolist(),
+            self.world.tolist(),
+            self.strategy.tolist(),
+            self.key.tolist(),
+            self.qty.tolist(),
             strict=True,
         ):
             venue, symbol = self.keys[k]
@@ -98,7 +101,9 @@ class StrategyOrders:
         """``{world: [(key, crossed_qty)]}`` for the worlds with strategy orders."""
         out: dict[str, list[tuple[Key, float]]] = {}
         for w, k, q in zip(
-            self.crossed_world.tolist(), self.crossed_key.tolist(), self.crossed_qty.tolist(),
+            self.crossed_world.tolist(),
+            self.crossed_key.tolist(),
+            self.crossed_qty.tolist(),
             strict=True,
         ):
             out.setdefault(self.worlds[w], []).append((self.keys[k], q))
@@ -171,8 +176,15 @@ def strategy_orders(
     members = _members(worlds, names, plan, member_world, member_strategy)
     if request.mode == RebalanceMode.OVERLAY and request.overlay is not None:
         return _overlay_orders(
-            request, book, worlds, names, members, member_world, member_strategy,
-            member_scale, position_member,
+            request,
+            book,
+            worlds,
+            names,
+            members,
+            member_world,
+            member_strategy,
+            member_scale,
+            position_member,
         )
 
     n_keys = max(len(book.keys), 1)
@@ -191,15 +203,21 @@ def strategy_orders(
 
     # The world's mark at each key, looked up for each (member, key) row.
     row_world = member_world[row_member]
-    world_cells = group(
-        member_world[position_member] * n_keys + key, size=len(worlds) * n_keys
-    )
+    world_cells = group(member_world[position_member] * n_keys + key, size=len(worlds) * n_keys)
     world_mark = weighted_mark(world_cells, qty=book.qty, mark=book.mark)
     mark = world_mark[np.searchsorted(world_cells.ids, row_world * n_keys + row_key)]
     return _finish(
-        worlds=worlds, members=members, names=names, keys=book.keys,
-        world=row_world, strategy=member_strategy[row_member], key=row_key, qty=qty,
-        mark=mark, position=position, threshold=request.min_trade_notional,
+        worlds=worlds,
+        members=members,
+        names=names,
+        keys=book.keys,
+        world=row_world,
+        strategy=member_strategy[row_member],
+        key=row_key,
+        qty=qty,
+        mark=mark,
+        position=position,
+        threshold=request.min_trade_notional,
     )
 
 
@@ -269,9 +287,17 @@ def _overlay_orders(
     found, at = _lookup(held.ids, moving * n_keys + row_key)
     position = np.where(found, held.sum(book.qty)[at], 0.0)
     return _finish(
-        worlds=worlds, members=members, names=names, keys=tuple(keys), world=row_world,
-        strategy=member_strategy[moving], key=row_key, qty=qty, mark=price,
-        position=position, threshold=request.overlay.min_order_notional,
+        worlds=worlds,
+        members=members,
+        names=names,
+        keys=tuple(keys),
+        world=row_world,
+        strategy=member_strategy[moving],
+        key=row_key,
+        qty=qty,
+        mark=price,
+        position=position,
+        threshold=request.overlay.min_order_notional,
     )
 
 
@@ -314,9 +340,18 @@ def _finish(
     # Float noise of the subtraction is no crossing (same-sign orders cross 0 exactly).
     crossed = np.where(crossed <= 1e-12 * cells.sum(np.abs(qty)), 0.0, crossed)
     return StrategyOrders(
-        worlds=worlds, members=members, strategies=names, keys=keys,
-        world=world, strategy=strategy, key=key, qty=qty, mark=mark, position=position,
-        crossed_world=cells.ids // n_keys, crossed_key=cells.ids % n_keys,
+        worlds=worlds,
+        members=members,
+        strategies=names,
+        keys=keys,
+        world=world,
+        strategy=strategy,
+        key=key,
+        qty=qty,
+        mark=mark,
+        position=position,
+        crossed_world=cells.ids // n_keys,
+        crossed_key=cells.ids % n_keys,
         crossed_qty=crossed,
     )
 
