@@ -117,3 +117,22 @@ def test_the_response_body_is_what_the_model_would_serialise() -> None:
                           "submitted", "batch_ids", "run_id", "rebalance_schema_version",
                           "alpha_metrics_capable"]
     assert ExecuteResponse.model_validate(body).model_dump(mode="json") == body
+
+
+def test_a_short_strategy_in_a_growing_world_sells_and_is_not_reduce_only() -> None:
+    """The issue's case: world x1.2 (0.5 -> 0.6); s1 long 10, s2 short -4 BTC.
+    s2's own move is -4 * 0.2 = -0.8: a sell extending its short (not a +0.343 buy marked
+    reduce-only). s1 buys 10 * 0.2 = +2. World: +1.2 on a +6 position (opens, no flag);
+    crossed = (2 + 0.8 - 1.2) / 2 = 0.8."""
+    request = MultiWorldRebalanceRequest.model_validate({
+        "total_equity": 1000.0, "world_alloc_before": {"w1": 0.5},
+        "world_alloc_after": {"w1": 0.6},
+        "positions": [position("s1", 10.0), position("s2", -4.0)],
+    })
+    orders = run(request)
+    assert orders.per_strategy is not None
+    assert [(o["side"], o["quantity"], o.get("reduce_only"))
+            for o in orders.per_strategy["w1"]["s2"]] == [("sell", -0.8, None)]
+    assert shape(orders.per_strategy["w1"]["s1"]) == [(2.0, None)]
+    assert shape(orders.per_world["w1"]) == [(1.2, None)]
+    assert orders.crossed == {"w1": [{"symbol": "BTC", "crossed_qty": 0.8}]}
