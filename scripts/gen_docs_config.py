@@ -137,7 +137,9 @@ EFFECTS: dict[str, str] = {
     "gateway.venue_policies.<venue>.min_notional": (
         "Orders below this notional (base currency) at this venue are dropped."),
     "gateway.venue_policies.<venue>.supports_reduce_only": (
-        "Whether orders that shrink a position are flagged `reduce_only` at this venue."),
+        "Whether orders that move their holder's position toward zero are flagged "
+        "`reduce_only` at this venue (an order crossing zero is then split into a reduce-only "
+        "closing part and an opening part); `false`: no flag, no split."),
     "gateway.venue_policies.<venue>.requires_ioc": (
         "Every order at this venue gets `time_in_force: IOC`."),
     "gateway.venue_policies.<venue>.default_time_in_force": (

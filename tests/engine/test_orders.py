@@ -19,10 +19,11 @@ def delta(symbol: str, qty: float, venue: str | None = None) -> SymbolDelta:
 
 
 def test_default_policy_order_shape() -> None:
+    # No position at the key: a sell opens a short, so it is not reduce-only.
     [order] = build_orders(
         [delta("BTC", -0.5)],
         marks={},
-        exposure=None,
+        exposure={},
         policies={},
         default_policy=DEFAULT,
         id_prefix="run1|w1",
@@ -33,7 +34,6 @@ def test_default_policy_order_shape() -> None:
         "quantity": -0.5,
         "side": "sell",
         "time_in_force": "GTC",
-        "reduce_only": True,  # literal SPEC 4 rule without exposure: negative -> reduce-only
         "client_order_id": expected_id,
     }
     assert len(order.client_order_id) == 32
@@ -59,7 +59,7 @@ def test_venue_policy_lot_min_notional_and_ioc() -> None:
             delta("BTC", 2, "other"),  # unknown venue -> default policy
         ],
         marks=marks,
-        exposure=None,
+        exposure={},
         policies=policies,
         default_policy=DEFAULT,
         id_prefix="p",
@@ -82,7 +82,6 @@ def test_reduce_only_follows_the_position_when_exposure_is_given() -> None:
             delta("LONG", -2.0),  # sells the whole long -> reduce-only
             delta("SHORT", 1.0),  # buys back part of the short -> reduce-only
             delta("SHORT", -1.0),  # extends the short -> NOT reduce-only
-            delta("LONG", -2.5),  # flips long to short -> NOT reduce-only
             delta("FLAT", -1.0),  # opens a short -> NOT reduce-only
             delta("NEW", 1.0),  # no position at all -> NOT reduce-only
         ],
@@ -92,17 +91,7 @@ def test_reduce_only_follows_the_position_when_exposure_is_given() -> None:
         default_policy=DEFAULT,
         id_prefix="p",
     )
-    assert [o.reduce_only for o in orders] == [True, True, None, None, None, None]
-    # The literal rule (exposure=None) would mark the short extension reduce-only.
-    literal = build_orders(
-        [delta("SHORT", -1.0)],
-        marks={},
-        exposure=None,
-        policies={},
-        default_policy=DEFAULT,
-        id_prefix="p",
-    )
-    assert literal[0].reduce_only is True
+    assert [o.reduce_only for o in orders] == [True, True, None, None, None]
 
 
 def test_client_order_ids_are_deterministic() -> None:
@@ -110,7 +99,7 @@ def test_client_order_ids_are_deterministic() -> None:
         orders = build_orders(
             [delta("A", 1.0), delta("A", 1.0, "v"), delta("B", -2.0)],
             marks={},
-            exposure=None,
+            exposure={},
             policies={},
             default_policy=DEFAULT,
             id_prefix=prefix,
@@ -130,7 +119,7 @@ def test_zero_deltas_are_dropped() -> None:
         build_orders(
             [delta("A", 0.0)],
             marks={},
-            exposure=None,
+            exposure={},
             policies={},
             default_policy=DEFAULT,
             id_prefix="p",
@@ -144,7 +133,7 @@ def test_min_notional_needs_a_mark() -> None:
         build_orders(
             [delta("A", 1.0, "v")],
             marks={},
-            exposure=None,
+            exposure={},
             policies={"v": VenuePolicy(min_notional=5)},
             default_policy=DEFAULT,
             id_prefix="p",
@@ -164,3 +153,87 @@ def test_venue_policy_validation() -> None:
     policy = VenuePolicy(lot_size=0.5)
     with pytest.raises(ValidationError):
         policy.lot_size = 1.0  # type: ignore[misc]
+
+
+def test_an_order_crossing_zero_is_split_into_closing_and_opening_parts() -> None:
+    exposure: dict[Key, float] = {(None, "LONG"): 10.0, (None, "SHORT"): -4.0}
+    orders = build_orders(
+        [delta("LONG", -15.0), delta("SHORT", 6.0)],
+        marks={},
+        exposure=exposure,
+        policies={},
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    # Long 10, sell 15 -> sell 10 reduce-only (closes), then sell 5 (opens a short).
+    # Short 4, buy 6 -> buy 4 reduce-only, then buy 2.
+    assert [(o.symbol, o.quantity, o.side, o.reduce_only) for o in orders] == [
+        ("LONG", -10.0, "sell", True),
+        ("LONG", -5.0, "sell", None),
+        ("SHORT", 4.0, "buy", True),
+        ("SHORT", 2.0, "buy", None),
+    ]
+    ids = [o.client_order_id for o in orders]
+    assert len(set(ids)) == 4
+    assert ids[0] == "q" + hashlib.sha256(b"p|None|LONG|-10.0|close").hexdigest()[:31]
+    assert ids[1] == "q" + hashlib.sha256(b"p|None|LONG|-5.0|open").hexdigest()[:31]
+    again = build_orders(
+        [delta("LONG", -15.0), delta("SHORT", 6.0)],
+        marks={},
+        exposure=exposure,
+        policies={},
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    assert [o.client_order_id for o in again] == ids
+
+
+def test_crossing_parts_respect_the_lot_and_float_noise() -> None:
+    # Lot 0.1, long 10.05: the closing part is 100 whole lots (10.0), the opening part the
+    # other 50 lots (5.0); together the 15.0 sold.
+    lot = {"v": VenuePolicy(lot_size=0.1)}
+    orders = build_orders(
+        [delta("A", -15.0, "v")],
+        marks={},
+        exposure={("v", "A"): 10.05},
+        policies=lot,
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    assert [(o.quantity, o.reduce_only) for o in orders] == [(-10.0, True), (-5.0, None)]
+    # No lot, a position summed with float noise: the closing part is cleaned to -10.0.
+    orders = build_orders(
+        [delta("A", -15.0)],
+        marks={},
+        exposure={(None, "A"): 9.999999999999998},
+        policies={},
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    assert [(o.quantity, o.reduce_only) for o in orders] == [(-10.0, True), (-5.0, None)]
+
+
+def test_a_crossing_order_stays_whole_when_a_part_cannot_be_sent() -> None:
+    policies = {
+        "nro": VenuePolicy(supports_reduce_only=False),
+        "min": VenuePolicy(min_notional=50),
+        "lot": VenuePolicy(lot_size=1.0),
+    }
+    orders = build_orders(
+        [
+            delta("A", -15.0, "nro"),  # venue without reduce-only: one order, no flag
+            delta("A", -1.0, "min"),  # closing 0.1 * 100 = 10 < 50: one unflagged order
+            delta("A", -3.0, "lot"),  # closing part 0.4 -> 0 whole lots: one unflagged order
+        ],
+        marks={("min", "A"): 100.0},
+        exposure={("nro", "A"): 10.0, ("min", "A"): 0.1, ("lot", "A"): 0.4},
+        policies=policies,
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    assert [(o.venue, o.quantity, o.reduce_only) for o in orders] == [
+        ("nro", -15.0, None),
+        ("min", -1.0, None),
+        ("lot", -3.0, None),
+    ]
+    assert orders[0].client_order_id == ("q" + hashlib.sha256(b"p|nro|A|-15.0").hexdigest()[:31])

@@ -1,4 +1,4 @@
-"""Invariants of the planner and the split, checked on generated requests (hypothesis).
+"""Invariants of the planner, checked on generated requests (hypothesis).
 
 Expected values are recomputed here with plain Python (``math.fsum`` over the positions),
 never by calling the engine's own helpers.
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qmtl.contracts import MultiWorldRebalanceRequest, MultiWorldRebalanceResponse
-from qmtl.engine import PositionBook, plan_book, plan_rebalance, split_per_strategy
+from qmtl.engine import PositionBook, plan_book, plan_rebalance
 from qmtl.engine.book import key_order
 from qmtl.engine.planning import allocation_inputs, to_response
 
@@ -216,92 +216,6 @@ def test_results_do_not_depend_on_position_order(
         for name, value in one.scale_by_strategy.items():
             assert math.isclose(value, two.scale_by_strategy[name], rel_tol=1e-12)
         same(rows(one.deltas), rows(two.deltas))
-
-
-@SETTINGS
-@given(req=requests())
-def test_split_sums_exactly_to_the_world_delta(req: MultiWorldRebalanceRequest) -> None:
-    response = plan_rebalance(req)
-    split = split_per_strategy(req, response)
-    assert set(split) == set(response.per_world)
-    for world, plan in response.per_world.items():
-        assert set(split[world]) == set(plan.scale_by_strategy)
-        pieces: dict[Any, list[float]] = defaultdict(list)
-        for deltas in split[world].values():
-            assert sorted_by_key(rows(deltas))
-            for venue, symbol, qty in rows(deltas):
-                pieces[(venue, symbol)].append(qty)
-        world_deltas = {(v, s): q for v, s, q in rows(plan.deltas)}
-        assert set(pieces) <= set(world_deltas)
-        for (venue, symbol), total in world_deltas.items():
-            parts = pieces.get((venue, symbol), [])
-            assert all((q > 0) == (total > 0) for q in parts)
-            lot = LOTS.get(symbol)
-            if lot is None:
-                assert math.isclose(math.fsum(parts), total, rel_tol=1e-9, abs_tol=1e-15)
-            else:
-                # Exact in whole lots: the lot counts add up to the world delta's count.
-                counts = [Decimal(repr(q)) / Decimal(repr(lot)) for q in parts]
-                assert all(c == c.to_integral_value() for c in counts)
-                assert sum(counts) == Decimal(repr(total)) / Decimal(repr(lot))
-
-
-@SETTINGS
-@given(req=requests(dust=True))
-def test_split_pieces_respect_dust_and_go_to_exposed_strategies(
-    req: MultiWorldRebalanceRequest,
-) -> None:
-    response = plan_rebalance(req)
-    split = split_per_strategy(req, response)
-    threshold = req.min_trade_notional or 0.0
-    for world, by_strategy in split.items():
-        cell: dict[Any, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-        weights: dict[Any, list[tuple[float, float]]] = defaultdict(list)
-        for p in req.positions:
-            if p.world_id == world:
-                weights[(p.venue, p.symbol)].append((abs(p.qty), p.mark))
-                cell[(p.venue, p.symbol)][p.strategy_id].append(p.qty * p.mark)
-        for name, deltas in by_strategy.items():
-            for venue, symbol, qty in rows(deltas):
-                pairs = weights[(venue, symbol)]
-                mark = math.fsum(w * m for w, m in pairs) / math.fsum(w for w, _ in pairs)
-                assert abs(qty * mark) >= threshold * (1 - 1e-12)
-                exposure = {
-                    s: (abs(math.fsum(n)), math.fsum(abs(x) for x in n))
-                    for s, n in cell[(venue, symbol)].items()
-                }
-                exposed = {s for s, (e, g) in exposure.items() if e > 1e-6 * g}
-                ambiguous = any(1e-10 * g < e <= 1e-6 * g for e, g in exposure.values())
-                if exposed and not ambiguous:
-                    assert name in exposed
-
-
-@SETTINGS
-@given(req=requests(), price=st.sampled_from([0.37, 10.0, 2500.0]))
-def test_overlay_split_sums_to_the_overlay_delta(
-    req: MultiWorldRebalanceRequest, price: float
-) -> None:
-    # Overlay instruments: world w -> "OVL_w"; "AAA" lots apply when a world trades AAA.
-    overlay = {
-        "instrument_by_world": {w: ("AAA" if w == "w1" else f"OVL_{w}") for w in WORLDS},
-        "price_by_symbol": {"AAA": price, **{f"OVL_{w}": price for w in WORLDS}},
-    }
-    req = request(**{**req.model_dump(), "mode": "overlay", "overlay": overlay})
-    response = plan_rebalance(req)
-    split = split_per_strategy(req, response)
-    for delta in response.overlay_deltas or []:
-        parts = [
-            d.delta_qty
-            for d in (x for ds in split[delta.world_id].values() for x in ds)
-            if d.symbol == delta.symbol
-        ]
-        assert all((q > 0) == (delta.delta_qty > 0) for q in parts)
-        lot = LOTS.get(delta.symbol)
-        if lot is None:
-            assert math.isclose(math.fsum(parts), delta.delta_qty, rel_tol=1e-9)
-        else:
-            counts = sum(Decimal(repr(q)) / Decimal(repr(lot)) for q in parts)
-            assert counts == Decimal(repr(delta.delta_qty)) / Decimal(repr(lot))
 
 
 @SETTINGS

@@ -248,10 +248,9 @@ def test_run_id_with_another_body_or_scope_is_409(gw: RunningGateway, body: dict
 def test_per_strategy_attribution_survives_a_dust_split(gw: RunningGateway) -> None:
     """w1 holds s1 0.6, s2 0.9 and s3 0.001 BTC @ 60000 and scales by 2/3.
 
-    World delta D = (2/3 - 1) * 1.501 = -0.500333… BTC. Split pro rata by exposure
-    (36000 : 54000 : 60): s1 = D * 0.6/1.501 = -0.2, s2 = D * 0.9/1.501 = -0.3,
-    s3 = D * 0.001/1.501 = -0.000333… (notional 20 < min_trade_notional 50: dust, dropped).
-    s1 and s2 must keep exactly their own pieces.
+    World delta D = (2/3 - 1) * 1.501 = -0.500333… BTC. Each strategy trades its own move:
+    s1 = 0.6 * (2/3 - 1) = -0.2, s2 = 0.9 * (-1/3) = -0.3, s3 = 0.001 * (-1/3) = -0.000333…
+    (notional 20 < min_trade_notional 50: dust, dropped). s1 and s2 keep their own moves.
     """
     body = scaling_request(min_trade_notional=50.0)
     body["positions"].append({"world_id": "w1", "strategy_id": "s3", "symbol": "BTCUSDT",
@@ -273,6 +272,40 @@ def test_per_strategy_attribution_survives_a_dust_split(gw: RunningGateway) -> N
     ids = [o["client_order_id"] for orders in per_strategy.values() for o in orders]
     ids += [o["client_order_id"] for o in result["orders_per_world"]["w1"]]
     assert len(ids) == len(set(ids))
+
+
+def test_per_strategy_orders_go_to_the_strategy_that_moved(gw: RunningGateway) -> None:
+    """Two strategies hold 10 BTC each @ 50000 (0.05 of 10M equity each); s1 doubles
+    (0.05 -> 0.10), s2 stays (0.05 -> 0.05): gs = 2 and 1. World delta = +10 BTC.
+    s1 buys its own +10; s2 gets nothing (a pro-rata split would have given +5 / +5);
+    crossed_qty = (10 + 0 - 10) / 2 = 0."""
+    body = {
+        "total_equity": 10_000_000.0,
+        "world_alloc_before": {"w1": 0.1}, "world_alloc_after": {"w1": 0.15},
+        "strategy_alloc_before_total": {"w1": {"s1": 0.05, "s2": 0.05}},
+        "strategy_alloc_after_total": {"w1": {"s1": 0.10, "s2": 0.05}},
+        "positions": [
+            {"world_id": "w1", "strategy_id": s, "symbol": "BTCUSDT", "qty": 10.0,
+             "mark": 50_000.0, "venue": "binance"} for s in ("s1", "s2")
+        ],
+    }
+    response = execute(gw, body, per_strategy=True)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    [world_order] = result["orders_per_world"]["w1"]
+    assert (world_order["side"], world_order["quantity"]) == ("buy", 10.0)
+    per_strategy = result["orders_per_strategy"]["w1"]
+    assert set(per_strategy) == {"s1", "s2"}
+    [s1_order] = per_strategy["s1"]
+    assert (s1_order["symbol"], s1_order["side"], s1_order["quantity"]) == ("BTCUSDT", "buy", 10.0)
+    assert "reduce_only" not in s1_order  # a buy within a long opens
+    assert per_strategy["s2"] == []
+    assert result["crossed_qty"] == {
+        "w1": [{"symbol": "BTCUSDT", "venue": "binance", "crossed_qty": 0.0}]
+    }
+    # Without per_strategy the response has neither key.
+    plain = execute(gw, body).json()
+    assert "orders_per_strategy" not in plain and "crossed_qty" not in plain
 
 
 # -- shared account ----------------------------------------------------------------------

@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._response import OverlayDelta
 from ._types import FiniteFloat, Identifier, SchemaVersion, StrategyId, Symbol, WorldId
 
-__all__ = ["ExecuteResponse", "Order", "OrderSide", "SharedAccountSummary", "TimeInForce"]
+__all__ = [
+    "CrossedQty",
+    "ExecuteResponse",
+    "Order",
+    "OrderSide",
+    "SharedAccountSummary",
+    "TimeInForce",
+]
 
 OrderSide = Literal["buy", "sell"]
 TimeInForce = Literal["GTC", "IOC", "FOK", "DAY"]
@@ -33,6 +40,21 @@ class Order(BaseModel):
     client_order_id: Identifier
 
 
+class CrossedQty(BaseModel):
+    """Quantity a world's netting cancels between its strategies at one key (units, >= 0).
+
+    ``crossed_qty = (sum_s |m_s| - |sum_s m_s|) / 2`` over the strategies' own orders
+    ``m_s`` at (venue, symbol): 0 when they all trade the same way, ``q`` when one buys
+    ``q`` that another sells.
+    """
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    symbol: Symbol
+    venue: Identifier | None = Field(default=None, exclude_if=_is_none)
+    crossed_qty: FiniteFloat = Field(ge=0)
+
+
 class SharedAccountSummary(BaseModel):
     """The figures a shared-account check computed (base currency; headroom is a ratio)."""
 
@@ -50,6 +72,11 @@ class ExecuteResponse(BaseModel):
     orders_global: list[Order] | None = Field(default=None, exclude_if=_is_none)
     orders_per_strategy: dict[WorldId, dict[StrategyId, list[Order]]] | None = Field(
         default=None, exclude_if=_is_none
+    )
+    crossed_qty: dict[WorldId, list[CrossedQty]] | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="Only with per_strategy: per world, every key with strategy orders.",
     )
     overlay_deltas: list[OverlayDelta] | None = Field(default=None, exclude_if=_is_none)
     shared_account: SharedAccountSummary | None = Field(default=None, exclude_if=_is_none)

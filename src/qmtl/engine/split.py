@@ -1,30 +1,37 @@
-"""Per-strategy split of world deltas for execution (SPEC 3, last bullets).
+"""Per-strategy orders for execution: each strategy trades its own move (SPEC 3).
 
-A world delta ``D`` (units) at key ``k`` is shared among the world's strategies (the
-plan's members) with weights
+Scaling mode. For strategy ``s`` of world ``w`` at key ``k = (venue, symbol)``:
 
-* ``e_s = |sum(qty * mark)|`` of strategy ``s``'s positions at ``k`` in the world (base
-  currency) when any ``e_s > 0`` (``e_s <= 1e-9 * sum(|qty * mark|)`` counts as 0);
-* otherwise the strategies' *after* ratios when ``D > 0`` and *before* ratios when
-  ``D < 0`` (ratios of total equity, negatives count as 0);
-* equal weights when those are all zero.
+    m_s = sum(qty_i * (gs[s] - 1))      over s's positions at k in w   (units)
 
-With a lot size, ``N = floor(|D| / lot + 1e-9)`` whole lots are dealt out: each strategy
-gets ``floor(N * w_s / sum(w))`` lots and the ``N - sum(floor)`` remaining lots go one each
-to the largest fractional remainders (ties: strategy id order), so the pieces sum to
-exactly ``N`` lots. Without a lot, each piece is ``D * w_s / sum(w)`` cleaned to 12
-significant digits and the largest piece absorbs the residue, ``D - sum(others)``.
-Then zero pieces and dust (``|piece * mark| < min_trade_notional``) are dropped. Every
-piece carries its strategy id from the start, so dropping one strategy's dust piece can
-never shift another strategy's quantity onto the wrong id.
+``gs[s]`` is the scale the plan served (``plan.per_world[w].scale_by_strategy[s]``, else
+the plan's ``scale_world``), so the orders agree with the world deltas of that plan. ``m_s``
+is cleaned exactly like a world delta (:func:`~qmtl.engine.rounding.clean_quantities`:
+noise cancel against ``sum(|qty|)``, lot rounding toward zero or 12 significant digits) and
+dropped as dust when ``|m_s * mark| < min_trade_notional`` with the *world's* mark at ``k``
+(its ``|qty|``-weighted mean). A strategy whose scale is 1 moves by exactly 0: no order.
+A pro-rata split of the netted world delta would hand one strategy's trade to another.
 
-Overlay mode splits ``overlay_deltas`` the same way, with the overlay price as mark and
-``overlay.min_order_notional`` as the dust threshold. Cost O(n log n + pieces).
+Overlay mode. Strategy ``s`` trades its own share of the world's overlay trade on the
+world's instrument: ``(gs[s] - 1) * n_s / price`` with ``n_s = sum(qty * mark)`` of its
+positions in ``w``; cancel against ``1e-9 * sum(|qty * mark|)``, lot/12-digit cleaning and
+``overlay.min_order_notional`` as the dust threshold at the instrument's price.
+
+``crossed_qty`` per (world, key) with at least one strategy order is
+``(sum_s |m_s| - |sum_s m_s|) / 2`` over the strategies' cleaned orders: the quantity the
+world's netting cancels between its strategies (0 when they all trade the same way).
+
+Each row also carries the strategy's own net position at the key (units), which the order
+builder needs for the reduce-only rule. Cost O(n log n): one grouping by (world, strategy,
+key); Python runs only per member (world, strategy) and per output row.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from numpy.typing import NDArray
 
 from qmtl.contracts import (
     MultiWorldRebalanceRequest,
@@ -34,244 +41,327 @@ from qmtl.contracts import (
 )
 from qmtl.contracts.errors import PlanInputInvalid
 
-from .book import (
-    FloatArray,
-    IntArray,
-    Key,
-    PositionBook,
-    group,
-    key_order,
-    sum_by,
-    weighted_mark,
-)
+from .book import FloatArray, IntArray, Key, PositionBook, group, key_order, weighted_mark
 from .overlay import overlay_price
-from .planning import allocation_inputs, check_mode
-from .rounding import CANCEL_TOLERANCE, LotTable, clean_significant, from_lots, lots_of
-from .scales import Scales, compute_scales, position_notional
+from .planning import check_mode
+from .rounding import LotTable, clean_quantities, clean_significant
+from .scales import require_finite
 
-__all__ = ["StrategySplit", "split_per_strategy"]
+__all__ = ["StrategyOrders", "StrategySplit", "split_per_strategy", "strategy_orders"]
 
 StrategySplit = dict[str, dict[str, list[SymbolDelta]]]
 """world id -> strategy id -> deltas (sorted by venue, symbol)."""
 
 
-def _group_starts(sorted_groups: IntArray) -> IntArray:
-    """Index of the first element of each element's run in an ascending array."""
-    return np.searchsorted(sorted_groups, sorted_groups, side="left").astype(np.int64)
+@dataclass(frozen=True, slots=True, eq=False)
+class StrategyOrders:
+    """Per-strategy quantities in columns.
+
+    ``members[w]`` lists the strategies of plan world ``worlds[w]`` (sorted). Rows (sorted by
+    world, strategy, key): ``world`` (index into ``worlds``), ``strategy`` (index into
+    ``strategies``), ``key`` (index into ``keys``), ``qty`` (signed units), ``mark`` (the
+    world's mark at the key, base currency per unit) and ``position`` (the strategy's own
+    net quantity at the key, units). Crossed rows (sorted by world, key): ``crossed_world``,
+    ``crossed_key``, ``crossed_qty`` (units, >= 0).
+    """
+
+    worlds: tuple[str, ...]
+    members: tuple[tuple[str, ...], ...]
+    strategies: tuple[str, ...]
+    keys: tuple[Key, ...]
+    world: IntArray
+    strategy: IntArray
+    key: IntArray
+    qty: FloatArray
+    mark: FloatArray
+    position: FloatArray
+    crossed_world: IntArray
+    crossed_key: IntArray
+    crossed_qty: FloatArray
+
+    def as_deltas(self) -> StrategySplit:
+        """``{world: {strategy: [SymbolDelta]}}`` with every plan world and member."""
+        split: StrategySplit = {
+            world: {name: [] for name in self.members[w]} for w, world in enumerate(self.worlds)
+        }
+        for w, s, k, q in zip(
+            self.world.tolist(),
+            self.strategy.tolist(),
+            self.key.tolist(),
+            self.qty.tolist(),
+            strict=True,
+        ):
+            venue, symbol = self.keys[k]
+            split[self.worlds[w]][self.strategies[s]].append(
+                SymbolDelta(symbol=symbol, venue=venue, delta_qty=q)
+            )
+        return split
+
+    def crossed(self) -> dict[str, list[tuple[Key, float]]]:
+        """``{world: [(key, crossed_qty)]}`` for the worlds with strategy orders."""
+        out: dict[str, list[tuple[Key, float]]] = {}
+        for w, k, q in zip(
+            self.crossed_world.tolist(),
+            self.crossed_key.tolist(),
+            self.crossed_qty.tolist(),
+            strict=True,
+        ):
+            out.setdefault(self.worlds[w], []).append((self.keys[k], q))
+        return out
 
 
-def _world_keys(
-    request: MultiWorldRebalanceRequest, response: MultiWorldRebalanceResponse
-) -> tuple[list[tuple[str, Key, float]], float | None, dict[Key, float]]:
-    """Rows ``(world, key, D)`` to split, the dust threshold and overlay prices by key."""
+def _plan_scales(
+    book: PositionBook, plan: MultiWorldRebalanceResponse
+) -> tuple[tuple[str, ...], tuple[str, ...], IntArray, IntArray, FloatArray, IntArray]:
+    """Plan worlds, strategy names, and the members (world, strategy) holding positions.
+
+    Returns ``(worlds, strategies, member_world, member_strategy, member_scale,
+    position_member)``: per member its world and strategy codes and its served ``gs``, and
+    per position its member.
+    """
+    worlds = tuple(sorted(plan.per_world))
+    world_index = {name: i for i, name in enumerate(worlds)}
+    for name in book.worlds:
+        if name not in world_index:
+            raise PlanInputInvalid(
+                f"world {name!r} holds positions but the plan has no entry for it",
+                field="per_world",
+                world_id=name,
+            )
+    names = sorted(
+        set(book.strategies) | {s for p in plan.per_world.values() for s in p.scale_by_strategy}
+    )
+    name_index = {name: i for i, name in enumerate(names)}
+    remap_world = np.array([world_index[w] for w in book.worlds], dtype=np.int64)
+    remap_strategy = np.array([name_index[s] for s in book.strategies], dtype=np.int64)
+    n_names = max(len(names), 1)
+    cells = group(
+        remap_world[np.asarray(book.world, dtype=np.int64)] * n_names
+        + remap_strategy[np.asarray(book.strategy, dtype=np.int64)],
+        size=len(worlds) * n_names,
+    )
+    member_world = cells.ids // n_names
+    member_strategy = cells.ids % n_names
+    scale = np.empty(member_world.size)
+    # One dictionary lookup per member (world, strategy), not per position.
+    for m, (w, s) in enumerate(zip(member_world.tolist(), member_strategy.tolist(), strict=True)):
+        served = plan.per_world[worlds[w]]
+        scale[m] = served.scale_by_strategy.get(names[s], served.scale_world)
+    require_finite(scale, field="per_world.scale_by_strategy")
+    return worlds, tuple(names), member_world, member_strategy, scale, cells.inverse
+
+
+def strategy_orders(
+    request: MultiWorldRebalanceRequest,
+    plan: MultiWorldRebalanceResponse,
+    *,
+    book: PositionBook | None = None,
+) -> StrategyOrders:
+    """Every strategy's own order per key (see the module docstring).
+
+    :param request: the request the plan was computed from (positions, lots, dust).
+    :param plan: the served plan (its scales; ``mode`` decides scaling vs overlay).
+    :param book: ``PositionBook.from_positions(request.positions)`` when already built.
+    :returns: the per-strategy rows and ``crossed_qty`` per (world, key).
+    :raises PlanInputInvalid: a world holds positions the plan has no entry for, or a
+        figure overflows a float.
+    :raises OverlayConfigInvalid: overlay mode and a trading world has no instrument/price.
+    """
+    check_mode(request)
+    if book is None:
+        book = PositionBook.from_positions(request.positions)
+    worlds, names, member_world, member_strategy, member_scale, position_member = _plan_scales(
+        book, plan
+    )
+    members = _members(worlds, names, plan, member_world, member_strategy)
     if request.mode == RebalanceMode.OVERLAY and request.overlay is not None:
-        prices: dict[Key, float] = {}
-        rows = []
-        for delta in response.overlay_deltas or []:
-            symbol, price = overlay_price(request.overlay, world_id=delta.world_id)
-            if symbol != delta.symbol:
-                raise PlanInputInvalid(
-                    f"overlay delta {delta.symbol!r} is not world {delta.world_id!r}'s "
-                    f"instrument {symbol!r}",
-                    field="overlay_deltas",
-                    world_id=delta.world_id,
-                    symbol=delta.symbol,
-                )
-            prices[(delta.venue, delta.symbol)] = price
-            rows.append((delta.world_id, (delta.venue, delta.symbol), delta.delta_qty))
-        return rows, request.overlay.min_order_notional, prices
-    rows = [
-        (world, (d.venue, d.symbol), d.delta_qty)
-        for world, plan in response.per_world.items()
-        for d in plan.deltas
-    ]
-    return rows, request.min_trade_notional, {}
+        return _overlay_orders(
+            request,
+            book,
+            worlds,
+            names,
+            members,
+            member_world,
+            member_strategy,
+            member_scale,
+            position_member,
+        )
+
+    n_keys = max(len(book.keys), 1)
+    key = np.asarray(book.key, dtype=np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        move = book.qty * (member_scale[position_member] - 1.0)
+    require_finite(move, field="positions", indexed=True)
+    cells = group(position_member * n_keys + key, size=member_world.size * n_keys)
+    raw = cells.sum(move)
+    require_finite(raw, field="positions (strategy moves)")
+    row_member = cells.ids // n_keys
+    row_key = cells.ids % n_keys
+    lots = LotTable.for_symbols([symbol for _, symbol in book.keys], request.lot_size_by_symbol)
+    qty = clean_quantities(raw, gross=cells.sum(np.abs(book.qty)), table=lots.take(row_key))
+    position = cells.sum(book.qty)
+
+    # The world's mark at each key, looked up for each (member, key) row.
+    row_world = member_world[row_member]
+    world_cells = group(member_world[position_member] * n_keys + key, size=len(worlds) * n_keys)
+    world_mark = weighted_mark(world_cells, qty=book.qty, mark=book.mark)
+    mark = world_mark[np.searchsorted(world_cells.ids, row_world * n_keys + row_key)]
+    return _finish(
+        worlds=worlds,
+        members=members,
+        names=names,
+        keys=book.keys,
+        world=row_world,
+        strategy=member_strategy[row_member],
+        key=row_key,
+        qty=qty,
+        mark=mark,
+        position=position,
+        threshold=request.min_trade_notional,
+    )
+
+
+def _members(
+    worlds: tuple[str, ...],
+    names: tuple[str, ...],
+    plan: MultiWorldRebalanceResponse,
+    member_world: IntArray,
+    member_strategy: IntArray,
+) -> tuple[tuple[str, ...], ...]:
+    """Per plan world: the strategies the plan names plus those holding positions there."""
+    listed: list[set[str]] = [set(plan.per_world[w].scale_by_strategy) for w in worlds]
+    for w, s in zip(member_world.tolist(), member_strategy.tolist(), strict=True):
+        listed[w].add(names[s])
+    return tuple(tuple(sorted(names_of)) for names_of in listed)
+
+
+def _overlay_orders(
+    request: MultiWorldRebalanceRequest,
+    book: PositionBook,
+    worlds: tuple[str, ...],
+    names: tuple[str, ...],
+    members: tuple[tuple[str, ...], ...],
+    member_world: IntArray,
+    member_strategy: IntArray,
+    member_scale: FloatArray,
+    position_member: IntArray,
+) -> StrategyOrders:
+    """Overlay mode: each strategy's share of its world's overlay trade (module docstring)."""
+    assert request.overlay is not None
+    with np.errstate(over="ignore", invalid="ignore"):
+        notional = book.qty * book.mark
+    require_finite(notional, field="positions", indexed=True)
+    n_members = member_world.size
+    net = np.bincount(position_member, weights=notional, minlength=n_members)
+    gross = np.bincount(position_member, weights=np.abs(notional), minlength=n_members)
+    with np.errstate(over="ignore", invalid="ignore"):
+        trade = (member_scale - 1.0) * net
+    require_finite(trade, field="overlay (strategy trade notional)")
+    trade = np.where(np.abs(trade) <= 1e-9 * gross, 0.0, trade)
+    moving = np.flatnonzero(trade != 0)
+
+    # One instrument per trading world: Python runs per world, not per position.
+    instruments: dict[int, tuple[str, float]] = {}
+    for w in sorted(set(member_world[moving].tolist())):
+        instruments[w] = overlay_price(request.overlay, world_id=worlds[w])
+    keys = sorted(set(book.keys) | {(None, sym) for sym, _ in instruments.values()}, key=key_order)
+    key_index = {k: i for i, k in enumerate(keys)}
+    row_world = member_world[moving]
+    row_key = np.array(
+        [key_index[(None, instruments[w][0])] for w in row_world.tolist()], dtype=np.int64
+    )
+    price = np.array([instruments[w][1] for w in row_world.tolist()], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        raw = trade[moving] / price
+    require_finite(raw, field="overlay (strategy trades)")
+    lots = LotTable.for_symbols([symbol for _, symbol in keys], request.lot_size_by_symbol)
+    qty = clean_quantities(raw, gross=np.zeros(raw.size), table=lots.take(row_key))
+
+    # The strategy's own position at the instrument, when it holds it (venue None).
+    book_key = np.array([key_index[k] for k in book.keys], dtype=np.int64)
+    n_keys = len(keys)
+    held = group(
+        position_member * n_keys + book_key[np.asarray(book.key, dtype=np.int64)],
+        size=max(n_members * n_keys, 1),
+    )
+    found, at = _lookup(held.ids, moving * n_keys + row_key)
+    position = np.where(found, held.sum(book.qty)[at], 0.0)
+    return _finish(
+        worlds=worlds,
+        members=members,
+        names=names,
+        keys=tuple(keys),
+        world=row_world,
+        strategy=member_strategy[moving],
+        key=row_key,
+        qty=qty,
+        mark=price,
+        position=position,
+        threshold=request.overlay.min_order_notional,
+    )
+
+
+def _lookup(ids: IntArray, codes: IntArray) -> tuple[NDArray[np.bool_], IntArray]:
+    """Where each code sits in the ascending ``ids``: ``(found, index)`` (index 0 if absent)."""
+    at = np.searchsorted(ids, codes)
+    found = at < ids.size
+    found[found] = ids[at[found]] == codes[found]
+    return found, np.where(found, at, 0)
+
+
+def _finish(
+    *,
+    worlds: tuple[str, ...],
+    members: tuple[tuple[str, ...], ...],
+    names: tuple[str, ...],
+    keys: tuple[Key, ...],
+    world: IntArray,
+    strategy: IntArray,
+    key: IntArray,
+    qty: FloatArray,
+    mark: FloatArray,
+    position: FloatArray,
+    threshold: float | None,
+) -> StrategyOrders:
+    """Drop zeros and dust, sort rows, and compute ``crossed_qty`` per (world, key)."""
+    keep = qty != 0
+    if threshold:
+        # Strictly below the threshold is dust; exactly at it is kept.
+        keep &= np.abs(qty * mark) >= threshold
+    world, strategy, key = world[keep], strategy[keep], key[keep]
+    qty, mark, position = qty[keep], mark[keep], position[keep]
+    order = np.lexsort((key, strategy, world))
+    world, strategy, key = world[order], strategy[order], key[order]
+    qty, mark, position = qty[order], mark[order], position[order]
+
+    n_keys = max(len(keys), 1)
+    cells = group(world * n_keys + key, size=max(len(worlds) * n_keys, 1))
+    crossed = clean_significant((cells.sum(np.abs(qty)) - np.abs(cells.sum(qty))) / 2)
+    # Float noise of the subtraction is no crossing (same-sign orders cross 0 exactly).
+    crossed = np.where(crossed <= 1e-12 * cells.sum(np.abs(qty)), 0.0, crossed)
+    return StrategyOrders(
+        worlds=worlds,
+        members=members,
+        strategies=names,
+        keys=keys,
+        world=world,
+        strategy=strategy,
+        key=key,
+        qty=qty,
+        mark=mark,
+        position=position,
+        crossed_world=cells.ids // n_keys,
+        crossed_key=cells.ids % n_keys,
+        crossed_qty=crossed,
+    )
 
 
 def split_per_strategy(
     request: MultiWorldRebalanceRequest, response: MultiWorldRebalanceResponse
 ) -> StrategySplit:
-    """Split each world's deltas across its strategies (see the module docstring).
+    """Each strategy's own deltas, ``{world: {strategy: [SymbolDelta]}}`` (module docstring).
 
-    :param request: the request the plan was computed from (positions, allocations).
-    :param response: the plan (``per_world`` deltas, or ``overlay_deltas`` in overlay mode).
-    :returns: ``{world: {strategy: [SymbolDelta]}}`` with every world of the response and
-        every strategy of that world (possibly with an empty list).
-    :raises PlanInputInvalid: a delta names a world unknown to the request, a world has
-        no strategy to receive it, or a world lists the same key twice.
+    Every world of the plan and every strategy of that world is listed (possibly with an
+    empty list). See :func:`strategy_orders` for the columns and the errors.
     """
-    check_mode(request)
-    book = PositionBook.from_positions(request.positions)
-    scales = compute_scales(book, allocation_inputs(request))
-    rows, threshold, prices = _world_keys(request, response)
-    world_index = {name: i for i, name in enumerate(scales.worlds)}
-    for world, key, _ in rows:
-        if world not in world_index:
-            raise PlanInputInvalid(
-                f"the plan has a delta for world {world!r}, which the request does not know",
-                field="per_world",
-                world_id=world,
-                symbol=key[1],
-            )
-
-    # One key universe for positions and deltas, in wire order.
-    keys = sorted(set(book.keys) | {key for _, key, _ in rows}, key=key_order)
-    key_index = {key: i for i, key in enumerate(keys)}
-    n_keys = len(keys)
-    book_key = np.array([key_index[k] for k in book.keys], dtype=np.int64)[
-        np.asarray(book.key, dtype=np.int64)
-    ]
-    d_world = np.array([world_index[w] for w, _, _ in rows], dtype=np.int64)
-    d_key = np.array([key_index[k] for _, k, _ in rows], dtype=np.int64)
-    d_qty = np.array([q for _, _, q in rows], dtype=np.float64)
-    d_code = d_world * n_keys + d_key
-    if np.unique(d_code).size != d_code.size:
-        raise PlanInputInvalid("a world lists the same (venue, symbol) twice", field="deltas")
-
-    d_mark = _delta_marks(book, scales, book_key=book_key, d_code=d_code, n_keys=n_keys)
-    for key, price in prices.items():
-        d_mark[d_key == key_index[key]] = price
-
-    c_delta, c_member, c_weight = _candidates(
-        book,
-        scales,
-        book_key=book_key,
-        d_code=d_code,
-        d_world=d_world,
-        d_qty=d_qty,
-        n_keys=n_keys,
-    )
-    missing = np.setdiff1d(np.arange(d_qty.size), c_delta)
-    if missing.size:
-        first = int(missing[0])
-        raise PlanInputInvalid(
-            f"world {rows[first][0]!r} has no strategy to receive its {rows[first][1][1]!r} delta",
-            field="per_world",
-            world_id=rows[first][0],
-            symbol=rows[first][1][1],
-        )
-    lots = LotTable.for_symbols([symbol for _, symbol in keys], request.lot_size_by_symbol)
-    pieces = _deal(c_delta, c_member, c_weight, d_qty=d_qty, table=lots.take(d_key[c_delta]))
-
-    keep = pieces != 0
-    if threshold:
-        mark = d_mark[c_delta]
-        keep &= ~(np.isfinite(mark) & (np.abs(pieces * mark) < threshold))
-    c_delta, c_member, pieces = c_delta[keep], c_member[keep], pieces[keep]
-    order = np.lexsort((d_key[c_delta], c_member))
-
-    split: StrategySplit = {}
-    for world in sorted(set(response.per_world) | {w for w, _, _ in rows}):
-        # A plan world the request does not know has no deltas here (checked above).
-        members = scales.scale_by_strategy(world_index[world]) if world in world_index else {}
-        split[world] = {name: [] for name in members}
-    for d, m, q in zip(
-        c_delta[order].tolist(), c_member[order].tolist(), pieces[order].tolist(), strict=True
-    ):
-        venue, symbol = keys[int(d_key[d])]
-        world = scales.worlds[int(scales.member_world[m])]
-        split[world][scales.member_strategy[m]].append(
-            SymbolDelta(symbol=symbol, venue=venue, delta_qty=q)
-        )
-    return split
-
-
-def _delta_marks(
-    book: PositionBook, scales: Scales, *, book_key: IntArray, d_code: IntArray, n_keys: int
-) -> FloatArray:
-    """The world's ``|qty|``-weighted mark at each delta's key (NaN when not held)."""
-    cells = group(scales.position_world * n_keys + book_key, size=len(scales.worlds) * n_keys)
-    marks = weighted_mark(cells, qty=book.qty, mark=book.mark)
-    at = np.searchsorted(cells.ids, d_code)
-    found = at < cells.ids.size
-    found[found] = cells.ids[at[found]] == d_code[found]
-    out = np.full(d_code.size, np.nan)
-    out[found] = marks[at[found]]
-    return out
-
-
-def _candidates(
-    book: PositionBook,
-    scales: Scales,
-    *,
-    book_key: IntArray,
-    d_code: IntArray,
-    d_world: IntArray,
-    d_qty: FloatArray,
-    n_keys: int,
-) -> tuple[IntArray, IntArray, FloatArray]:
-    """Rows ``(delta, member, weight)``: exposure weights, else after/before/equal weights."""
-    notional = position_notional(book)
-    cells = group(scales.position_member * n_keys + book_key, size=scales.scale.size * n_keys)
-    exposure = np.abs(cells.sum(notional))
-    # A strategy whose positions at the key cancel (up to float noise) has no exposure.
-    exposure[exposure <= CANCEL_TOLERANCE * cells.sum(np.abs(notional))] = 0.0
-    e_member = cells.ids // max(n_keys, 1)
-    e_code = scales.member_world[e_member] * n_keys + cells.ids % max(n_keys, 1)
-    by_code = np.argsort(d_code, kind="stable")
-    at = np.searchsorted(d_code[by_code], e_code)
-    hit = (at < d_code.size) & (exposure > 0)
-    hit[hit] = d_code[by_code[at[hit]]] == e_code[hit]
-    x_delta = by_code[at[hit]]
-    x_member = e_member[hit]
-    x_weight = exposure[hit]
-
-    held = sum_by(x_delta, x_weight, size=d_qty.size) > 0
-    bare = np.flatnonzero(~held)
-    n_worlds = len(scales.worlds)
-    starts = np.searchsorted(scales.member_world, np.arange(n_worlds), side="left")
-    counts = np.searchsorted(scales.member_world, np.arange(n_worlds), side="right") - starts
-    reps = counts[d_world[bare]]
-    f_delta = np.repeat(bare, reps)
-    offset = np.arange(f_delta.size) - np.repeat(np.cumsum(reps) - reps, reps)
-    f_member = np.repeat(starts[d_world[bare]], reps) + offset
-    f_weight = np.maximum(
-        np.where(d_qty[f_delta] > 0, scales.after[f_member], scales.before[f_member]), 0.0
-    )
-    unweighted = sum_by(f_delta, f_weight, size=d_qty.size) <= 0
-    f_weight = np.where(unweighted[f_delta], 1.0, f_weight)
-
-    c_delta = np.concatenate([x_delta, f_delta]).astype(np.int64)
-    c_member = np.concatenate([x_member, f_member]).astype(np.int64)
-    c_weight = np.concatenate([x_weight, f_weight]).astype(np.float64)
-    order = np.lexsort((c_member, c_delta))
-    return c_delta[order], c_member[order], c_weight[order]
-
-
-def _deal(
-    c_delta: IntArray,
-    c_member: IntArray,
-    c_weight: FloatArray,
-    *,
-    d_qty: FloatArray,
-    table: LotTable,
-) -> FloatArray:
-    """Each candidate's piece of its delta (see the module docstring).
-
-    Candidates are grouped by ``c_delta`` (ascending); ``table`` is the lot of each
-    candidate's key.
-    """
-    total = sum_by(c_delta, c_weight, size=d_qty.size)
-    share = c_weight / total[c_delta]
-    amount = d_qty[c_delta]
-    has_lot = table.has_lot
-
-    # Whole lots: the floor of each quota, then one more lot each to the largest remainders.
-    lots_total = np.where(has_lot, lots_of(amount, table), 0.0)
-    quota = lots_total * share
-    base = np.floor(quota)
-    fraction = quota - base
-    owed = lots_total - sum_by(c_delta, base, size=d_qty.size)[c_delta]
-    order = np.lexsort((c_member, -fraction, c_delta))
-    rank = np.arange(order.size) - _group_starts(c_delta[order])
-    bonus = np.zeros(order.size)
-    bonus[order] = rank < owed[order]
-    lot_pieces = from_lots(np.sign(amount), base + bonus, table)
-
-    # No lot: proportional pieces; the largest share absorbs the residue.
-    pieces = clean_significant(amount * share)
-    largest = np.lexsort((c_member, -share, c_delta))
-    absorber = largest[_group_starts(c_delta[largest]) == np.arange(largest.size)]
-    summed = sum_by(c_delta, pieces, size=d_qty.size)[c_delta[absorber]]
-    pieces[absorber] = clean_significant(amount[absorber] - (summed - pieces[absorber]))
-    return np.where(has_lot, lot_pieces, pieces)
+    return strategy_orders(request, response).as_deltas()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from qmtl.contracts import Order
+from qmtl.engine import OrderDict
 from qmtl.gateway.commitlog import CommitRecord
 
 from .execution import GLOBAL_WORLD, ExecutionOrders
@@ -58,9 +58,9 @@ def _batch_id(run_id: str | None, scope: str, world_id: str, strategy_id: str | 
     return "b" + digest.hexdigest()[:31]
 
 
-def _counts(orders: list[Order]) -> tuple[dict[str, int], float]:
-    buys = sum(1 for o in orders if o.side == "buy")
-    reduce_only = sum(1 for o in orders if o.reduce_only)
+def _counts(orders: list[OrderDict]) -> tuple[dict[str, int], float]:
+    buys = sum(1 for o in orders if o["side"] == "buy")
+    reduce_only = sum(1 for o in orders if o.get("reduce_only"))
     counts = {"orders": len(orders), "buy": buys, "sell": len(orders) - buys,
               "reduce_only": reduce_only}
     return counts, (reduce_only / len(orders) if orders else 0.0)
@@ -75,7 +75,7 @@ def plan_batches(execution: ExecutionOrders, *, per_strategy: bool, shared_accou
     ts_ms = int(moment.timestamp() * 1000)
     submitted_at = moment.isoformat(timespec="milliseconds")
 
-    groups: list[tuple[str, str | None, list[Order]]]
+    groups: list[tuple[str, str | None, list[OrderDict]]]
     if scope == "global":
         groups = [(GLOBAL_WORLD, None, execution.global_orders or [])]
     elif scope == "per_strategy":
@@ -96,7 +96,7 @@ def plan_batches(execution: ExecutionOrders, *, per_strategy: bool, shared_accou
         if strategy_id is not None:
             payload["strategy_id"] = strategy_id
         payload.update({
-            "orders": [o.model_dump(mode="json") for o in orders],
+            "orders": orders,  # wire-shaped dicts (see execution.response_body)
             "counts": counts,
             "reduce_only_ratio": ratio,
             "submitted_at": submitted_at,

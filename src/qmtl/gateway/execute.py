@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
+from pydantic_core import to_json
 
 from qmtl.contracts import ExecuteResponse, MultiWorldRebalanceRequest, RebalanceMode, sha256_hex
 from qmtl.contracts.errors import (
@@ -35,7 +37,7 @@ from qmtl.gateway.commitlog import CommitLog
 
 from .batches import plan_batches
 from .config import GatewaySettings
-from .execution import ExecutionOrders, OrderPolicies, build_execution
+from .execution import ExecutionOrders, OrderPolicies, build_execution, response_body
 from .metrics import GatewayMetrics
 from .outgoing import OutgoingRequest
 from .worldservice_client import PlanResult, WorldServiceClient
@@ -135,7 +137,7 @@ class ExecuteService:
         execution = await anyio.to_thread.run_sync(self._build, request, plan, flags, digest)
         response = self._response(request, plan, execution, submitted=flags.submit)
         if not flags.submit:
-            return ExecuteOutcome(content=response.model_dump_json().encode(), replayed=False)
+            return ExecuteOutcome(content=to_json(response), replayed=False)
         return await self._submit(request, plan, execution, flags=flags, digest=digest,
                                   response=response)
 
@@ -159,13 +161,11 @@ class ExecuteService:
         )
 
     def _response(self, request: MultiWorldRebalanceRequest, plan: PlanResult,
-                  execution: ExecutionOrders, *, submitted: bool) -> ExecuteResponse:
+                  execution: ExecutionOrders, *, submitted: bool) -> dict[str, Any]:
         alpha_capable = (self.settings.alpha_metrics_capable and plan.served_version >= 2
                          and plan.response.alpha_metrics is not None)
-        return ExecuteResponse(
-            orders_per_world=execution.per_world,
-            orders_global=execution.global_orders,
-            orders_per_strategy=execution.per_strategy,
+        head = ExecuteResponse(
+            orders_per_world={},
             overlay_deltas=execution.overlay_deltas,
             shared_account=execution.shared_account,
             submitted=submitted,
@@ -173,17 +173,17 @@ class ExecuteService:
             rebalance_schema_version=plan.served_version,
             alpha_metrics_capable=alpha_capable,
         )
+        return response_body(head, execution)
 
     async def _submit(self, request: MultiWorldRebalanceRequest, plan: PlanResult,
                       execution: ExecutionOrders, *, flags: ExecuteFlags, digest: str,
-                      response: ExecuteResponse) -> ExecuteOutcome:
+                      response: dict[str, Any]) -> ExecuteOutcome:
         if self.commit_log is None:
             raise CommitLogUnavailable("the commit log did not start; nothing was submitted")
         batches = plan_batches(execution, per_strategy=flags.per_strategy,
                                shared_account=flags.shared_account, run_id=request.run_id,
                                schema_version=plan.served_version)
-        response = response.model_copy(update={"batch_ids": [b.record.batch_id for b in batches]})
-        body = response.model_dump(mode="json")
+        body = {**response, "batch_ids": [b.record.batch_id for b in batches]}
         result = await self.commit_log.append([b.record for b in batches], run_id=request.run_id,
                                               body_hash=digest, response=body)
         if result.replayed:
@@ -201,4 +201,4 @@ class ExecuteService:
             )
             self.metrics.observe_batch(world_id=batch.world_id, scope=batch.scope,
                                        size=batch.size, reduce_only_ratio=batch.reduce_only_ratio)
-        return ExecuteOutcome(content=response.model_dump_json().encode(), replayed=False)
+        return ExecuteOutcome(content=to_json(body), replayed=False)
