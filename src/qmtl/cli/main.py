@@ -75,7 +75,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "runs": LazyCommand("reads:runs_app", "Look up recorded apply runs."),
     "audit": LazyCommand("reads:audit_command", "Show the audit trail of one world."),
     "report": LazyCommand(
-        "report:report_command", "Report the six alpha_performance metrics of a return series."),
+        "report:report_command",
+        "Tear sheet of return series: SPEC 2.4 metrics, CAGR, volatility, Sortino and charts."),
     "check-health": LazyCommand(
         "health:check_health_command",
         "Exit 0 when the gateway serves the expected plan schema version, else 1 with the reason."),
