@@ -27,7 +27,7 @@ class GatewayState:
     settings: GatewaySettings
     metrics: GatewayMetrics
     client: WorldServiceClient
-    commit_log: CommitLog | None
+    commit_log: CommitLog
     bus: ControlBus
     hub: EventHub
     consumer: ControlBusConsumer

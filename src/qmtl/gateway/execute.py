@@ -26,7 +26,6 @@ from pydantic_core import to_json
 
 from qmtl.contracts import ExecuteResponse, MultiWorldRebalanceRequest, RebalanceMode, sha256_hex
 from qmtl.contracts.errors import (
-    CommitLogUnavailable,
     OverlayConfigRequired,
     OverlayExecutionAmbiguous,
     PermissionDenied,
@@ -104,7 +103,7 @@ class ExecuteService:
     """Runs execute calls against one WorldService client and one commit log."""
 
     def __init__(self, *, settings: GatewaySettings, client: WorldServiceClient,
-                 commit_log: CommitLog | None, metrics: GatewayMetrics) -> None:
+                 commit_log: CommitLog, metrics: GatewayMetrics) -> None:
         self.settings = settings
         self.client = client
         self.commit_log = commit_log
@@ -144,8 +143,6 @@ class ExecuteService:
     async def _stored(self, run_id: str, digest: str) -> ExecuteOutcome | None:
         """A submitted run's stored response, answered without planning again (so a repeated
         submit is answered even while the WorldService is down)."""
-        if self.commit_log is None:
-            raise CommitLogUnavailable("the commit log did not start; nothing was submitted")
         result = await self.commit_log.replay(run_id, body_hash=digest)
         if result is None or result.response is None:
             return None
@@ -178,8 +175,6 @@ class ExecuteService:
     async def _submit(self, request: MultiWorldRebalanceRequest, plan: PlanResult,
                       execution: ExecutionOrders, *, flags: ExecuteFlags, digest: str,
                       response: dict[str, Any]) -> ExecuteOutcome:
-        if self.commit_log is None:
-            raise CommitLogUnavailable("the commit log did not start; nothing was submitted")
         batches = plan_batches(execution, per_strategy=flags.per_strategy,
                                shared_account=flags.shared_account, run_id=request.run_id,
                                schema_version=plan.served_version)

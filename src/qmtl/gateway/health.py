@@ -52,7 +52,7 @@ def worldservice_component(probe: WorldServiceProbe, *, configured_version: int,
 
 
 async def build_health(*, settings: GatewaySettings, client: WorldServiceClient,
-                       bus: ControlBus, commit_log: CommitLog | None,
+                       bus: ControlBus, commit_log: CommitLog,
                        refresh: bool = True) -> GatewayHealth:
     """A new :class:`GatewayHealth`; probes the WorldService first when ``refresh``."""
     probe = await client.refresh() if refresh else client.probe
@@ -63,10 +63,7 @@ async def build_health(*, settings: GatewaySettings, client: WorldServiceClient,
         breaker_state=client.breaker.state.value, effective=effective,
         routes_missing=client.routes_missing)
     controlbus = await bus.health()
-    if commit_log is None:
-        commit_log_health = ComponentHealth(status="down", detail="the commit log did not start")
-    else:
-        commit_log_health = await commit_log.health()
+    commit_log_health = await commit_log.health()
     components = (worldservice, controlbus, commit_log_health)
     capabilities = GatewayCapabilities(
         rebalance_schema_version=settings.rebalance_schema_version,
