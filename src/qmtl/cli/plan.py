@@ -88,10 +88,19 @@ def plan_command(
         typer.Option("--compat-v2", help="Local planning: serve v2 like compat_rebalance_v2=true."),
     ] = False,
     output: Annotated[OutputFormat, typer.Option("--output", "-o")] = OutputFormat.table,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Print why each delta exists (local planning only)."),
+    ] = False,
 ) -> None:
     """Plan a multi-world rebalance and print the response."""
 
     request = load_request(resolve_input(file, input_file))
+    if explain:
+        from qmtl.cli.explain import explain_command
+
+        explain_command(request, gateway=gateway, output=output)
+        return
     if gateway is not None:
         if compat_v2:
             fail(
