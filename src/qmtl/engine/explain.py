@@ -165,7 +165,10 @@ def explain_book(
         traded = final * mark
     value_after = value_before + traded
     require_finite(value_after, field="positions (notional after)")
-    world_sum = lambda values: sum_by(cell_world, values, size=n_worlds)  # noqa: E731
+
+    def world_sum(values: FloatArray) -> FloatArray:
+        return sum_by(cell_world, values, size=n_worlds)
+
     traded_notional = world_sum(np.abs(traded))
     equity = float(inputs.total_equity)
     turnover = traded_notional / equity if equity > 0 else np.zeros(n_worlds)
