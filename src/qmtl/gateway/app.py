@@ -35,7 +35,7 @@ from .deps import GatewayState
 from .execute import ExecuteService
 from .hub import EventHub
 from .metrics import GatewayMetrics
-from .routers import explain, health, rebalancing, ws
+from .routers import allocations, console, explain, health, rebalancing, ws
 from .worldservice_client import WorldServiceClient
 
 __all__ = ["create_app"]
@@ -149,6 +149,8 @@ def create_app(settings: GatewaySettings, *, controlbus: ControlBus | None = Non
     app.include_router(metrics_router(registry))
     app.include_router(rebalancing.router, dependencies=auth)
     app.include_router(explain.router, dependencies=auth)
+    app.include_router(allocations.router, dependencies=auth)
+    app.include_router(console.router)
     app.include_router(ws.router)
 
     install_openapi(app, body_models=[MultiWorldRebalanceRequest], dependencies=auth)

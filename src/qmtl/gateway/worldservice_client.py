@@ -308,3 +308,15 @@ class WorldServiceClient:
                 f"the WorldService's explain document breaks the contract: {exc.errors()[:1]}"
             ) from exc
         return response.content
+
+    async def get_allocations(self) -> tuple[bytes, str | None]:
+        """``GET /allocations``: the stored state's JSON and its ``ETag`` header (for the
+        ``If-Match`` of an apply).
+
+        Raises:
+            UpstreamError: the WorldService's 4xx/5xx, relayed unchanged.
+        """
+        response = await self._request("allocations", "GET", "/allocations")
+        if response.status_code >= 400:
+            raise UpstreamError(response.status_code, error_detail(response.content))
+        return response.content, response.headers.get("etag")
