@@ -77,3 +77,20 @@ def test_unreachable_worldservice_is_503(stack: Stack) -> None:
     response = httpx.post(f"{gw.url}/rebalancing/explain", json=scaling_request())
     assert response.status_code == 503
     assert response.json()["detail"]["code"] == "E_WORLDSERVICE_UNAVAILABLE"
+
+
+def test_allocations_are_proxied_read_only_with_their_etag(stack: Stack) -> None:
+    ws = stack.worldservice()
+    gw = stack.gateway(ws.url)
+    httpx.post(f"{ws.url}/allocations", json={"world_alloc": {"w1": 0.3}})
+    direct = httpx.get(f"{ws.url}/allocations")
+    proxied = httpx.get(f"{gw.url}/allocations")
+    assert proxied.status_code == 200
+    assert proxied.json() == direct.json()
+    assert proxied.headers["etag"] == direct.headers["etag"] == f'"{direct.json()["etag"]}"'
+    stale = httpx.post(f"{gw.url}/rebalancing/apply", json=scaling_request(run_id="r-412"),
+                       headers={"If-Match": '"old"'})
+    assert stale.status_code == 412
+    fresh = httpx.post(f"{gw.url}/rebalancing/apply", json=scaling_request(run_id="r-ok"),
+                       headers={"If-Match": proxied.headers["etag"]})
+    assert fresh.status_code == 200, fresh.text
