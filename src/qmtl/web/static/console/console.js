@@ -17,6 +17,7 @@
     request: "qmtl.console.request",
   };
   const FEED_KEEP = 100;
+  const PAGE_ROWS = 500; // rows drawn at once; "Show more" draws the next page
   const ALPHA_KEYS = ["sharpe", "max_drawdown", "win_ratio", "profit_factor", "car_mdd", "rar_mdd"];
   const KEY_COLUMNS = [
     ["world", "world", false], ["venue", "venue", false], ["symbol", "symbol", false],
@@ -71,6 +72,8 @@
     marks: null,
     keyRows: [],
     sort: { key: "world", dir: 1 },
+    keyLimit: PAGE_ROWS,
+    planLimit: PAGE_ROWS,
     orders: [],
     approvedRunId: null,
     ws: null,
@@ -84,13 +87,20 @@
 
   const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => (
     { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" }[c]));
+  // Cached formatters: toLocaleString per cell costs seconds on a 10,000-row preview.
+  const FORMATS = new Map();
+  const numberFormat = (digits) => {
+    if (!FORMATS.has(digits)) {
+      FORMATS.set(digits, new Intl.NumberFormat("en-US", { maximumSignificantDigits: digits }));
+    }
+    return FORMATS.get(digits);
+  };
+  const MONEY = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
   const fmt = (value, digits = 10) => {
     if (typeof value !== "number") return value ?? "";
-    if (value === 0) return "0";
-    return Number(value.toPrecision(digits)).toLocaleString("en-US", { maximumFractionDigits: 10 });
+    return value === 0 ? "0" : numberFormat(digits).format(value);
   };
-  const money = (value) => (typeof value === "number"
-    ? value.toLocaleString("en-US", { maximumFractionDigits: 2 }) : "");
+  const money = (value) => (typeof value === "number" ? MONEY.format(value) : "");
   const pct = (value) => (typeof value === "number" ? (value * 100).toFixed(2) + "%" : "");
 
   class ApiError extends Error {
@@ -416,6 +426,12 @@
     $("worlds").innerHTML = cards.join("") || "<p class=\"muted\">no world in the plan</p>";
   }
 
+  function more(table, total, shown) {
+    return total > shown
+      ? `<p class="more">Showing ${shown} of ${total} rows. <button type="button" data-more="${table}">`
+        + `Show ${Math.min(PAGE_ROWS, total - shown)} more</button></p>` : "";
+  }
+
   function renderPlanDeltas() {
     const rows = [];
     for (const [world, p] of Object.entries(state.plan.per_world)) {
@@ -423,11 +439,12 @@
     }
     for (const d of state.plan.global_deltas || []) rows.push(["(global)", d.venue, d.symbol, d.delta_qty]);
     for (const d of state.plan.overlay_deltas || []) rows.push([`${d.world_id} (overlay)`, d.venue, d.symbol, d.delta_qty]);
-    const body = rows.map((r) => `<tr><td>${esc(r[0])}</td><td>${esc(r[1])}</td><td>${esc(r[2])}</td>`
-      + `<td class="num">${fmt(r[3])}</td></tr>`).join("");
+    const body = rows.slice(0, state.planLimit).map((r) => `<tr><td>${esc(r[0])}</td><td>${esc(r[1])}</td>`
+      + `<td>${esc(r[2])}</td><td class="num">${fmt(r[3])}</td></tr>`).join("");
     $("plan-deltas").innerHTML = `<table id="plan-table"><thead><tr><th scope="col">world</th>`
       + `<th scope="col">venue</th><th scope="col">symbol</th><th scope="col">delta_qty</th></tr></thead>`
-      + `<tbody>${body || "<tr><td colspan=\"4\" class=\"muted\">no deltas</td></tr>"}</tbody></table>`;
+      + `<tbody>${body || "<tr><td colspan=\"4\" class=\"muted\">no deltas</td></tr>"}</tbody></table>`
+      + more("plan", rows.length, state.planLimit);
   }
 
   function renderKeys() {
@@ -440,22 +457,25 @@
     rows = rows.slice().sort((a, b) => {
       const x = a[key] ?? "";
       const y = b[key] ?? "";
-      return (numeric ? x - y : String(x).localeCompare(String(y))) * dir;
+      if (numeric) return (x - y) * dir;
+      return (x < y ? -1 : x > y ? 1 : 0) * dir; // code-point order: localeCompare is slow
     });
     const head = KEY_COLUMNS.map(([k, label]) => {
       const sorted = k === key ? (dir > 0 ? "ascending" : "descending") : "none";
       const arrow = k === key ? (dir > 0 ? " ▲" : " ▼") : "";
       return `<th scope="col" aria-sort="${sorted}"><button type="button" data-sort="${k}">${label}${arrow}</button></th>`;
     }).join("");
-    const body = rows.map((r) => `<tr class="d-${r.disposition}"><td>${esc(r.world)}</td>`
+    const body = rows.slice(0, state.keyLimit).map((r) => `<tr class="d-${r.disposition}"><td>${esc(r.world)}</td>`
       + `<td>${esc(r.venue)}</td><td>${esc(r.symbol)}</td><td class="num">${fmt(r.raw_move)}</td>`
       + `<td class="num">${fmt(r.crossed_qty)}</td><td class="num">${fmt(r.lot_residual)}</td>`
       + `<td class="num">${fmt(r.final_delta)}</td><td class="num">${fmt(r.mark)}</td>`
       + `<td class="num">${money(r.notional)}</td><td>${esc(r.disposition)}${r.dropped_as_dust
         ? ` (${money(r.rounded_notional)} &lt; ${money(state.explain.min_trade_notional)})` : ""}</td></tr>`).join("");
     $("explain-keys").innerHTML = `<table id="explain-table"><thead><tr>${head}</tr></thead>`
-      + `<tbody>${body || `<tr><td colspan="${KEY_COLUMNS.length}" class="muted">no key moves</td></tr>`}</tbody></table>`;
-    $("key-count").textContent = `${rows.length} of ${state.keyRows.length} keys`;
+      + `<tbody>${body || `<tr><td colspan="${KEY_COLUMNS.length}" class="muted">no key moves</td></tr>`}</tbody></table>`
+      + more("keys", rows.length, state.keyLimit);
+    $("key-count").textContent = `${rows.length} of ${state.keyRows.length} keys`
+      + (rows.length > state.keyLimit ? ` (first ${state.keyLimit} shown)` : "");
   }
 
   function renderAlpha() {
@@ -483,6 +503,8 @@
 
   function renderPreview() {
     state.keyRows = [];
+    state.keyLimit = PAGE_ROWS;
+    state.planLimit = PAGE_ROWS;
     for (const w of Object.values(state.explain.per_world)) {
       for (const k of w.keys) {
         state.keyRows.push({ ...k, world: w.world_id, venue: k.venue ?? "",
@@ -755,9 +777,20 @@
     $("request-json").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); preview(); }
     });
-    $("key-filter").addEventListener("input", renderKeys);
-    $("key-disposition").addEventListener("change", renderKeys);
+    const refilter = () => { state.keyLimit = PAGE_ROWS; renderKeys(); };
+    $("key-filter").addEventListener("input", refilter);
+    $("key-disposition").addEventListener("change", refilter);
+    $("plan-deltas").addEventListener("click", (e) => {
+      if (!e.target.closest("button[data-more]")) return;
+      state.planLimit += PAGE_ROWS;
+      renderPlanDeltas();
+    });
     $("explain-keys").addEventListener("click", (e) => {
+      if (e.target.closest("button[data-more]")) {
+        state.keyLimit += PAGE_ROWS;
+        renderKeys();
+        return;
+      }
       const button = e.target.closest("button[data-sort]");
       if (!button) return;
       const key = button.dataset.sort;
