@@ -19,6 +19,7 @@ PAIRS = {
     "checklist": (DOCS / "checklist.md", DOCS / "ko" / "checklist.md"),
     "sdk": (DOCS / "sdk.md", DOCS / "ko" / "sdk.md"),
     "report": (DOCS / "reference" / "report.md", DOCS / "ko" / "reference" / "report.md"),
+    "console": (DOCS / "console.md", DOCS / "ko" / "console.md"),
 }
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 

@@ -598,11 +598,20 @@
   function renderOrders(doc) {
     state.orders = orderRows(doc);
     const rows = state.orders;
-    const reduce = rows.filter((r) => r.reduce_only === "true").length;
-    const notional = rows.reduce((s, r) => s + (typeof r.notional === "number" ? r.notional : 0), 0);
-    $("orders-summary").textContent = `${doc.submitted ? "Submitted" : "Dry run"}: ${rows.length} orders, `
-      + `${reduce} reduce-only, notional ${money(notional)}`
-      + (doc.batch_ids && doc.batch_ids.length ? `, batches ${doc.batch_ids.join(", ")}` : "")
+    // One line per scope: per-world and per-strategy orders are two views of the same trades.
+    const scopes = new Map();
+    for (const r of rows) {
+      const s = scopes.get(r.scope) || { count: 0, reduce: 0, notional: 0 };
+      s.count += 1;
+      s.reduce += r.reduce_only === "true" ? 1 : 0;
+      s.notional += typeof r.notional === "number" ? r.notional : 0;
+      scopes.set(r.scope, s);
+    }
+    const parts = [...scopes].map(([scope, s]) => `${scope}: ${s.count} orders, ${s.reduce} reduce-only, `
+      + `notional ${money(s.notional)}`);
+    $("orders-summary").textContent = `${doc.submitted ? "Submitted" : "Dry run"}: `
+      + (parts.join(" · ") || "no orders")
+      + (doc.batch_ids && doc.batch_ids.length ? ` · batches ${doc.batch_ids.join(", ")}` : "")
       + ` · schema v${doc.rebalance_schema_version}`;
     const body = rows.map((r) => `<tr>${ORDER_COLUMNS.map((c) => `<td class="${typeof r[c] === "number" ? "num" : ""}">`
       + `${esc(c === "notional" ? money(r[c]) : typeof r[c] === "number" ? fmt(r[c]) : r[c])}</td>`).join("")}</tr>`).join("");
