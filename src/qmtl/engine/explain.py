@@ -14,6 +14,7 @@ total_equity is 0 (there is no capital base to divide by; the notional is still 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +28,7 @@ from qmtl.contracts import (
     RebalanceExplanation,
     RebalanceMode,
 )
+from qmtl.contracts.errors import PlanInputInvalid
 
 from .book import FloatArray, IntArray, Key, PositionBook, group, sum_by, weighted_mark
 from .overlay import plan_overlay
@@ -97,9 +99,10 @@ def _crossed(
     """(Σₛ|mₛ| − |Σₛ mₛ|) / 2 per cell, and the number of strategies per cell."""
     members = group(cell_of_position * n_strategies + strategy, size=n_cells * n_strategies)
     member_cell = members.ids // max(n_strategies, 1)
-    moved = sum_by(member_cell, np.abs(members.sum(move)), size=n_cells)
+    # Halves first: two opposite moves near the float maximum still give a finite crossing.
+    half_moved = sum_by(member_cell, np.abs(members.sum(move)) / 2.0, size=n_cells)
     count = np.bincount(member_cell, minlength=n_cells).astype(np.int64)
-    crossed = np.maximum((moved - np.abs(raw)) / 2.0, 0.0)
+    crossed = np.maximum(half_moved - np.abs(raw) / 2.0, 0.0)
     return crossed, count
 
 
@@ -157,6 +160,8 @@ def explain_book(
         n_strategies=max(len(book.strategies), 1),
         raw=raw,
     )
+    # Opposite moves near the float maximum net to a finite raw but an infinite Σ|m|.
+    require_finite(crossed, field="positions (crossed moves)")
     # 0 traded, 1 netted, 2 rounded to zero, 3 dust
     disposition = np.select([final != 0, netted == 0, rounded == 0], [0, 1, 2], 3).astype(np.int8)
 
@@ -171,8 +176,20 @@ def explain_book(
 
     traded_notional = world_sum(np.abs(traded))
     equity = float(inputs.total_equity)
-    turnover = traded_notional / equity if equity > 0 else np.zeros(n_worlds)
-    require_finite(turnover, field="turnover")
+    with np.errstate(over="ignore", invalid="ignore"):
+        turnover = traded_notional / equity if equity > 0 else np.zeros(n_worlds)
+        world = {
+            "net_before": world_sum(value_before),
+            "net_after": world_sum(value_after),
+            "gross_before": world_sum(np.abs(value_before)),
+            "gross_after": world_sum(np.abs(value_after)),
+        }
+    for name, values in (
+        ("traded notional", traded_notional),
+        ("turnover", turnover),
+        *world.items(),
+    ):
+        require_finite(values, field=f"positions (world {name.replace('_', ' ')})")
 
     rows = np.flatnonzero(crossed + np.abs(raw) > 0)
     return BookExplanation(
@@ -190,10 +207,7 @@ def explain_book(
         dust=dust[rows],
         final_qty=final[rows],
         disposition=disposition[rows],
-        net_before=world_sum(value_before),
-        net_after=world_sum(value_after),
-        gross_before=world_sum(np.abs(value_before)),
-        gross_after=world_sum(np.abs(value_after)),
+        **world,
         traded_notional=traded_notional,
         turnover=turnover,
     )
@@ -270,6 +284,13 @@ def _overlay_document(
         world["gross_notional_after"] = world["gross_notional_before"] + abs(notional)
         world["traded_notional"] = abs(notional)
         world["turnover"] = abs(notional) / equity if equity > 0 else 0.0
+        figures = [world[k] for k in ("net_notional_after", "gross_notional_after", "turnover")]
+        if not all(math.isfinite(v) for v in figures):
+            raise PlanInputInvalid(
+                f"overlay trade of world {delta.world_id}: the figures overflow a float",
+                field="overlay",
+                world_id=delta.world_id,
+            )
     return document
 
 
