@@ -182,6 +182,16 @@ def test_review_approve_feed_execute_and_csv(browser: WebDriver, up: QmtlUp,
     assert got == expected
     assert all(float(row["notional"]) > 0 for row in downloaded)
 
+    # Live submit: only after typing the confirmation word; sent with the live-guard header.
+    browser.find_element(By.ID, "submit-live").click()
+    confirm = browser.find_element(By.ID, "confirm-submit")
+    assert not confirm.is_enabled()
+    browser.find_element(By.ID, "confirm-word").send_keys("SUBMIT")
+    assert confirm.is_enabled()
+    confirm.click()
+    wait_for(lambda: text(browser, "orders-summary").startswith("Submitted"), what="submit")
+    assert "batches" in text(browser, "orders-summary")
+
     # Reload: the feed comes back from the session and resumes after its last seq.
     browser.refresh()
     wait_for(lambda: "resumed from seq" in text(browser, "feed-state"), what="resume")
@@ -202,3 +212,27 @@ def test_a_412_is_shown_with_what_to_do(browser: WebDriver, up: QmtlUp) -> None:
                        what="the 412")
     assert message.get_attribute("data-code") == "E_ETAG_MISMATCH"
     assert "HTTP 412" in message.text and "Refresh from /allocations" in message.text
+
+
+def test_positions_csv_and_allocations_build_the_request(browser: WebDriver, up: QmtlUp) -> None:
+    fresh_console(browser, up)
+    browser.find_element(By.ID, "tab-csv").click()
+    browser.find_element(By.ID, "csv-text").send_keys(
+        "world_id,strategy_id,symbol,qty,mark,venue\n"
+        "w1,s1,BTC,2,100,x\n"
+        "w1,s2,ETH,-3,10,\n")
+    browser.find_element(By.ID, "f-before").send_keys("w1=0.4")
+    browser.find_element(By.ID, "f-after").send_keys("w1=0.2")
+    browser.find_element(By.ID, "f-dust").send_keys("5")
+    browser.find_element(By.ID, "build-request").click()
+    built = json.loads(browser.find_element(By.ID, "request-json").get_attribute("value"))
+    assert built == {
+        "total_equity": 1000000, "world_alloc_before": {"w1": 0.4},
+        "world_alloc_after": {"w1": 0.2}, "min_trade_notional": 5, "schema_version": 2,
+        "positions": [
+            {"world_id": "w1", "strategy_id": "s1", "symbol": "BTC", "qty": 2, "mark": 100,
+             "venue": "x"},
+            {"world_id": "w1", "strategy_id": "s2", "symbol": "ETH", "qty": -3, "mark": 10,
+             "venue": None},
+        ],
+    }
