@@ -69,6 +69,7 @@
     requestText: "",
     plan: null,
     explain: null,
+    explainError: null,
     marks: null,
     keyRows: [],
     sort: { key: "world", dir: 1 },
@@ -369,21 +370,22 @@
     const text = JSON.stringify(request);
     say("Planning…");
     const started = performance.now();
-    let plan, explain;
-    try {
-      [plan, explain] = await Promise.all([
-        api("POST", "/rebalancing/plan", { body: text }),
-        api("POST", "/rebalancing/explain", { body: text }),
-      ]);
-    } catch (err) {
-      sayError(err, "Preview");
+    const [plan, explain] = await Promise.allSettled([
+      api("POST", "/rebalancing/plan", { body: text }),
+      api("POST", "/rebalancing/explain", { body: text }),
+    ]);
+    if (plan.status === "rejected") {
+      sayError(plan.reason, "Preview");
       return;
     }
     const fetched = performance.now();
     state.requestText = text;
     store.setItem(KEYS.request, $("request-json").value);
-    state.plan = plan.json;
-    state.explain = explain.json;
+    state.plan = plan.value.json;
+    // An older WorldService has no explain route: show the plan on its own.
+    state.explainError = explain.status === "rejected" ? explain.reason : null;
+    state.explain = explain.status === "fulfilled" ? explain.value.json
+      : planOnlyExplanation(request, state.plan);
     state.marks = markTable(request);
     renderPreview();
     await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
@@ -397,6 +399,19 @@
     ["approve-panel", "execute-panel"].forEach((id) => { $(id).hidden = false; });
     if (!$("run-id").value) newRunId();
     refreshEtag(true);
+  }
+
+  function planOnlyExplanation(request, plan) {
+    const before = request.world_alloc_before || {};
+    const after = request.world_alloc_after || {};
+    const perWorld = {};
+    for (const [world, p] of Object.entries(plan.per_world)) {
+      perWorld[world] = { world_id: world, alloc_before: before[world] ?? null,
+        alloc_after: after[world] ?? 0, scale_world: p.scale_world,
+        scale_by_strategy: p.scale_by_strategy, keys: [] };
+    }
+    return { mode: request.mode || "scaling", total_equity: request.total_equity,
+      min_trade_notional: request.min_trade_notional ?? null, per_world: perWorld };
   }
 
   function bar(label, ratio, kind) {
@@ -448,6 +463,12 @@
   }
 
   function renderKeys() {
+    if (state.explainError) {
+      $("explain-keys").innerHTML = errorHtml(state.explainError, "Explain")
+        + "<p class=\"muted\">The plan is shown without its explanation.</p>";
+      $("key-count").textContent = "";
+      return;
+    }
     const needle = $("key-filter").value.trim().toLowerCase();
     const disposition = $("key-disposition").value;
     const { key, dir } = state.sort;
@@ -668,6 +689,7 @@
     $("confirm-text").textContent = `${state.orders.length} orders, run_id ${state.approvedRunId || $("run-id").value || "(none)"}.`;
     $("confirm-word").value = "";
     $("confirm-submit").disabled = true;
+    dialog.returnValue = ""; // Esc must not repeat an earlier "submit"
     dialog.showModal();
     $("confirm-word").focus();
   }
