@@ -94,3 +94,16 @@ def test_allocations_are_proxied_read_only_with_their_etag(stack: Stack) -> None
     fresh = httpx.post(f"{gw.url}/rebalancing/apply", json=scaling_request(run_id="r-ok"),
                        headers={"If-Match": proxied.headers["etag"]})
     assert fresh.status_code == 200, fresh.text
+
+
+def test_a_null_before_is_read_from_the_stored_allocations_like_a_plan(stack: Stack) -> None:
+    ws = stack.worldservice()
+    gw = stack.gateway(ws.url)
+    httpx.post(f"{ws.url}/allocations", json={"world_alloc": {"w1": 0.3, "w2": 0.2}})
+    body = scaling_request(world_alloc_before=None)
+    doc = httpx.post(f"{gw.url}/rebalancing/explain", json=body).json()
+    plan = httpx.post(f"{gw.url}/rebalancing/plan", json=body).json()
+    assert doc["per_world"]["w1"]["alloc_before"] == 0.3
+    assert doc["per_world"]["w1"]["scale_world"] == plan["per_world"]["w1"]["scale_world"]
+    assert [k["final_delta"] for k in doc["per_world"]["w1"]["keys"]] == [
+        d["delta_qty"] for d in plan["per_world"]["w1"]["deltas"]]
