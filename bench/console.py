@@ -45,11 +45,14 @@ def main() -> None:
         driver = start_browser(Path(tmp))
         try:
             driver.get(f"{up.gateway_url}/console")
-            driver.execute_script("document.getElementById('request-json').value = "
-                                  "arguments[0];", json.dumps(request))
+            driver.execute_script(
+                "document.getElementById('request-json').value = arguments[0];", json.dumps(request)
+            )
             print(machine_line())
-            print(f"chromium headless 1280x800, {args.positions:,} positions, "
-                  f"{args.symbols:,} symbols")
+            print(
+                f"chromium headless 1280x800, {args.positions:,} positions, "
+                f"{args.symbols:,} symbols"
+            )
             print("| run | explained keys | plan ms | render ms |")
             print("|---:|---:|---:|---:|")
             renders = []
@@ -60,13 +63,14 @@ def main() -> None:
                 result = None
                 while result is None and time.monotonic() < deadline:
                     time.sleep(0.05)
-                    result = driver.execute_script(
-                        "return window.qmtlConsole.state.lastPreview;")
+                    result = driver.execute_script("return window.qmtlConsole.state.lastPreview;")
                 if result is None:
                     sys.exit("the preview did not finish in 120 s")
                 renders.append(result["renderMs"])
-                print(f"| {run} | {result['keyRows']:,} | {result['fetchMs']:.0f} | "
-                      f"{result['renderMs']:.0f} |")
+                print(
+                    f"| {run} | {result['keyRows']:,} | {result['fetchMs']:.0f} | "
+                    f"{result['renderMs']:.0f} |"
+                )
             print(f"median render: {statistics.median(renders):.0f} ms")
         finally:
             driver.quit()

@@ -86,8 +86,9 @@ def main() -> None:
             by_id("if-match").clear()
             by_id("if-match").send_keys('"stale-etag"')
             by_id("approve").click()
-            wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#apply-result [data-code]"),
-                     "412")
+            wait_for(
+                lambda: driver.find_elements(By.CSS_SELECTOR, "#apply-result [data-code]"), "412"
+            )
             shot("05-etag-mismatch", "approve-panel")
             by_id("per-strategy").click()
             by_id("dry-run").click()

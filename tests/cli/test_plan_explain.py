@@ -20,8 +20,11 @@ def test_explain_json_final_deltas_are_the_plans() -> None:
     assert "schema_version" not in doc
     plan = json.loads(runner.invoke(app, ["plan", str(EXAMPLE), "-o", "json"]).stdout)
     for world, planned in plan["per_world"].items():
-        finals = [(k["symbol"], k["final_delta"]) for k in doc["per_world"][world]["keys"]
-                  if k["final_delta"] != 0]
+        finals = [
+            (k["symbol"], k["final_delta"])
+            for k in doc["per_world"][world]["keys"]
+            if k["final_delta"] != 0
+        ]
         assert finals == [(d["symbol"], d["delta_qty"]) for d in planned["deltas"]]
 
 

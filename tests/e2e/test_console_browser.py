@@ -29,8 +29,9 @@ WAIT = 30.0
 T = TypeVar("T")
 
 if browser_missing():
-    pytest.skip(f"the browser tests need Debian's chromium: {browser_missing()}",
-                allow_module_level=True)
+    pytest.skip(
+        f"the browser tests need Debian's chromium: {browser_missing()}", allow_module_level=True
+    )
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -97,15 +98,21 @@ def sign_in(driver: WebDriver) -> None:
 
 def load_example_and_preview(driver: WebDriver) -> None:
     driver.find_element(By.ID, "load-example").click()
-    wait_for(lambda: driver.find_element(By.ID, "request-json").get_attribute("value"),
-             what="the example")
+    wait_for(
+        lambda: driver.find_element(By.ID, "request-json").get_attribute("value"),
+        what="the example",
+    )
     driver.find_element(By.ID, "preview").click()
     wait_for(lambda: "Preview ready" in text(driver, "status"), what="the preview")
 
 
 def api(up: QmtlUp, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{up.gateway_url}{path}", json=body,
-                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    response = httpx.post(
+        f"{up.gateway_url}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -116,18 +123,23 @@ def test_a_401_is_shown_with_what_to_do(browser: WebDriver, up: QmtlUp) -> None:
     wait_for(lambda: text(browser, "signin-state") == "sign in required", what="auth detected")
     load_example_and_preview_unsigned = browser.find_element(By.ID, "load-example")
     load_example_and_preview_unsigned.click()
-    wait_for(lambda: browser.find_element(By.ID, "request-json").get_attribute("value"),
-             what="the example")
+    wait_for(
+        lambda: browser.find_element(By.ID, "request-json").get_attribute("value"),
+        what="the example",
+    )
     browser.find_element(By.ID, "preview").click()
-    message = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#status [data-code]"),
-                       what="an error message")
+    message = wait_for(
+        lambda: browser.find_element(By.CSS_SELECTOR, "#status [data-code]"),
+        what="an error message",
+    )
     assert message.get_attribute("data-code") == "E_UNAUTHORIZED"
     assert "HTTP 401" in message.text and "Sign in with a valid token" in message.text
     wait_for(lambda: "sign in" in text(browser, "feed-state"), what="the feed refused")
 
 
-def test_review_approve_feed_execute_and_csv(browser: WebDriver, up: QmtlUp,
-                                            downloads: Path) -> None:
+def test_review_approve_feed_execute_and_csv(
+    browser: WebDriver, up: QmtlUp, downloads: Path
+) -> None:
     fresh_console(browser, up)
     sign_in(browser)
     load_example_and_preview(browser)
@@ -142,23 +154,30 @@ def test_review_approve_feed_execute_and_csv(browser: WebDriver, up: QmtlUp,
     assert "traded" in rows[0].text
     plan_rows = browser.find_elements(By.CSS_SELECTOR, "#plan-table tbody tr")
     plan = api(up, "/rebalancing/plan", request)
-    assert len(plan_rows) == (sum(len(p["deltas"]) for p in plan["per_world"].values())
-                              + len(plan["global_deltas"]))
+    assert len(plan_rows) == (
+        sum(len(p["deltas"]) for p in plan["per_world"].values()) + len(plan["global_deltas"])
+    )
     assert browser.find_elements(By.CSS_SELECTOR, "#alpha-table tbody tr")  # v2 metrics
 
     # Approve: recorded, one event per world, then both events in the live feed.
     run_id = browser.find_element(By.ID, "run-id").get_attribute("value")
     assert run_id
-    wait_for(lambda: browser.find_element(By.ID, "if-match").get_attribute("value"),
-             what="the If-Match from /allocations")
+    wait_for(
+        lambda: browser.find_element(By.ID, "if-match").get_attribute("value"),
+        what="the If-Match from /allocations",
+    )
     browser.find_element(By.ID, "approve").click()
-    result = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#apply-result .msg.ok"),
-                      what="the apply result")
+    result = wait_for(
+        lambda: browser.find_element(By.CSS_SELECTOR, "#apply-result .msg.ok"),
+        what="the apply result",
+    )
     assert result.get_attribute("data-outcome") == "recorded"
     assert f"Recorded run {run_id}: 2 events published" in result.text
     selector = f'#feed li[data-run="{run_id}"]'
-    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, selector)) == 2,
-             what="two events in the live feed")
+    wait_for(
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, selector)) == 2,
+        what="two events in the live feed",
+    )
 
     # Execute: dry run, then the CSV equals the API's orders.
     browser.find_element(By.ID, "dry-run").click()
@@ -171,14 +190,25 @@ def test_review_approve_feed_execute_and_csv(browser: WebDriver, up: QmtlUp,
     with target.open() as handle:
         downloaded = list(csv.DictReader(handle))
     expected = [
-        {"scope": "per_world", "world_id": world, "strategy_id": "",
-         "venue": o.get("venue", ""), "symbol": o["symbol"], "side": o["side"],
-         "quantity": o["quantity"], "reduce_only": str(o.get("reduce_only", "")).lower(),
-         "time_in_force": o["time_in_force"], "client_order_id": o["client_order_id"]}
-        for world, world_orders in orders["orders_per_world"].items() for o in world_orders
+        {
+            "scope": "per_world",
+            "world_id": world,
+            "strategy_id": "",
+            "venue": o.get("venue", ""),
+            "symbol": o["symbol"],
+            "side": o["side"],
+            "quantity": o["quantity"],
+            "reduce_only": str(o.get("reduce_only", "")).lower(),
+            "time_in_force": o["time_in_force"],
+            "client_order_id": o["client_order_id"],
+        }
+        for world, world_orders in orders["orders_per_world"].items()
+        for o in world_orders
     ]
-    got = [{**{k: v for k, v in row.items() if k != "notional"},
-            "quantity": float(row["quantity"])} for row in downloaded]
+    got = [
+        {**{k: v for k, v in row.items() if k != "notional"}, "quantity": float(row["quantity"])}
+        for row in downloaded
+    ]
     assert got == expected
     assert all(float(row["notional"]) > 0 for row in downloaded)
 
@@ -208,8 +238,9 @@ def test_a_412_is_shown_with_what_to_do(browser: WebDriver, up: QmtlUp) -> None:
     stale.clear()
     stale.send_keys('"stale-etag"')
     browser.find_element(By.ID, "approve").click()
-    message = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#apply-result [data-code]"),
-                       what="the 412")
+    message = wait_for(
+        lambda: browser.find_element(By.CSS_SELECTOR, "#apply-result [data-code]"), what="the 412"
+    )
     assert message.get_attribute("data-code") == "E_ETAG_MISMATCH"
     assert "HTTP 412" in message.text and "Refresh from /allocations" in message.text
 
@@ -218,21 +249,35 @@ def test_positions_csv_and_allocations_build_the_request(browser: WebDriver, up:
     fresh_console(browser, up)
     browser.find_element(By.ID, "tab-csv").click()
     browser.find_element(By.ID, "csv-text").send_keys(
-        "world_id,strategy_id,symbol,qty,mark,venue\n"
-        "w1,s1,BTC,2,100,x\n"
-        "w1,s2,ETH,-3,10,\n")
+        "world_id,strategy_id,symbol,qty,mark,venue\nw1,s1,BTC,2,100,x\nw1,s2,ETH,-3,10,\n"
+    )
     browser.find_element(By.ID, "f-before").send_keys("w1=0.4")
     browser.find_element(By.ID, "f-after").send_keys("w1=0.2")
     browser.find_element(By.ID, "f-dust").send_keys("5")
     browser.find_element(By.ID, "build-request").click()
     built = json.loads(browser.find_element(By.ID, "request-json").get_attribute("value"))
     assert built == {
-        "total_equity": 1000000, "world_alloc_before": {"w1": 0.4},
-        "world_alloc_after": {"w1": 0.2}, "min_trade_notional": 5, "schema_version": 2,
+        "total_equity": 1000000,
+        "world_alloc_before": {"w1": 0.4},
+        "world_alloc_after": {"w1": 0.2},
+        "min_trade_notional": 5,
+        "schema_version": 2,
         "positions": [
-            {"world_id": "w1", "strategy_id": "s1", "symbol": "BTC", "qty": 2, "mark": 100,
-             "venue": "x"},
-            {"world_id": "w1", "strategy_id": "s2", "symbol": "ETH", "qty": -3, "mark": 10,
-             "venue": None},
+            {
+                "world_id": "w1",
+                "strategy_id": "s1",
+                "symbol": "BTC",
+                "qty": 2,
+                "mark": 100,
+                "venue": "x",
+            },
+            {
+                "world_id": "w1",
+                "strategy_id": "s2",
+                "symbol": "ETH",
+                "qty": -3,
+                "mark": 10,
+                "venue": None,
+            },
         ],
     }

@@ -193,10 +193,14 @@ def test_final_deltas_are_the_plans_world_deltas(req: object) -> None:
 
 def test_opposite_moves_near_the_float_maximum_stay_finite() -> None:
     big = 1.7e308
-    doc = explain_rebalance(request(
-        total_equity=1.0, world_alloc_before={"w": 0.5}, world_alloc_after={},
-        positions=[pos("w", "a", "X", big, 0.5), pos("w", "b", "X", -big, 0.5)],
-    ))
+    doc = explain_rebalance(
+        request(
+            total_equity=1.0,
+            world_alloc_before={"w": 0.5},
+            world_alloc_after={},
+            positions=[pos("w", "a", "X", big, 0.5), pos("w", "b", "X", -big, 0.5)],
+        )
+    )
     (x,) = doc.per_world["w"].keys
     assert (x.raw_move, x.crossed_qty, x.final_delta) == (0.0, big, 0.0)
     assert x.disposition is Disposition.NETTED
@@ -205,8 +209,15 @@ def test_opposite_moves_near_the_float_maximum_stay_finite() -> None:
 def test_figures_that_overflow_are_a_coded_error() -> None:
     big = 1.7e308
     with pytest.raises(PlanInputInvalid):
-        explain_rebalance(request(
-            total_equity=1.0, world_alloc_before={"w": 0.5}, world_alloc_after={},
-            positions=[pos("w", "a", "X", big, 0.5), pos("w", "b", "X", -big, 0.5),
-                       pos("w", "c", "X", big, 0.5)],
-        ))
+        explain_rebalance(
+            request(
+                total_equity=1.0,
+                world_alloc_before={"w": 0.5},
+                world_alloc_after={},
+                positions=[
+                    pos("w", "a", "X", big, 0.5),
+                    pos("w", "b", "X", -big, 0.5),
+                    pos("w", "c", "X", big, 0.5),
+                ],
+            )
+        )

@@ -23,7 +23,11 @@ def test_explain_through_the_gateway_equals_the_worldservice(stack: Stack) -> No
     # Hand calculation in scaling_request: w1 moves (2/3 - 1) x 1.5 = -0.5 BTC @ 60000.
     (btc,) = doc.per_world["w1"].keys
     assert (btc.symbol, btc.venue, btc.final_delta, btc.strategies) == (
-        "BTCUSDT", "binance", -0.5, 2)
+        "BTCUSDT",
+        "binance",
+        -0.5,
+        2,
+    )
     assert btc.notional == pytest.approx(-30_000.0)
     assert doc.per_world["w1"].turnover == pytest.approx(0.03)
     assert doc.per_world["w2"].keys == []
@@ -39,8 +43,9 @@ def test_explain_through_the_gateway_equals_the_worldservice(stack: Stack) -> No
         (scaling_request(mode="overlay"), 422, "E_OVERLAY_CONFIG_REQUIRED"),
     ],
 )
-def test_worldservice_errors_are_relayed(stack: Stack, body: dict[str, object], status: int,
-                                         code: str) -> None:
+def test_worldservice_errors_are_relayed(
+    stack: Stack, body: dict[str, object], status: int, code: str
+) -> None:
     ws = stack.worldservice(compat=True)
     gw = stack.gateway(ws.url)
     direct = httpx.post(f"{ws.url}/rebalancing/explain", json=body)
@@ -67,8 +72,11 @@ def test_explain_needs_the_token_on_both_services(stack: Stack) -> None:
     refused = httpx.post(f"{gw.url}/rebalancing/explain", json=scaling_request())
     assert refused.status_code == 401
     assert refused.json()["detail"]["code"] == "E_UNAUTHORIZED"
-    ok = httpx.post(f"{gw.url}/rebalancing/explain", json=scaling_request(),
-                    headers={"Authorization": "Bearer gw-secret"})
+    ok = httpx.post(
+        f"{gw.url}/rebalancing/explain",
+        json=scaling_request(),
+        headers={"Authorization": "Bearer gw-secret"},
+    )
     assert ok.status_code == 200, ok.text
 
 
@@ -88,11 +96,17 @@ def test_allocations_are_proxied_read_only_with_their_etag(stack: Stack) -> None
     assert proxied.status_code == 200
     assert proxied.json() == direct.json()
     assert proxied.headers["etag"] == direct.headers["etag"] == f'"{direct.json()["etag"]}"'
-    stale = httpx.post(f"{gw.url}/rebalancing/apply", json=scaling_request(run_id="r-412"),
-                       headers={"If-Match": '"old"'})
+    stale = httpx.post(
+        f"{gw.url}/rebalancing/apply",
+        json=scaling_request(run_id="r-412"),
+        headers={"If-Match": '"old"'},
+    )
     assert stale.status_code == 412
-    fresh = httpx.post(f"{gw.url}/rebalancing/apply", json=scaling_request(run_id="r-ok"),
-                       headers={"If-Match": proxied.headers["etag"]})
+    fresh = httpx.post(
+        f"{gw.url}/rebalancing/apply",
+        json=scaling_request(run_id="r-ok"),
+        headers={"If-Match": proxied.headers["etag"]},
+    )
     assert fresh.status_code == 200, fresh.text
 
 
@@ -106,4 +120,5 @@ def test_a_null_before_is_read_from_the_stored_allocations_like_a_plan(stack: St
     assert doc["per_world"]["w1"]["alloc_before"] == 0.3
     assert doc["per_world"]["w1"]["scale_world"] == plan["per_world"]["w1"]["scale_world"]
     assert [k["final_delta"] for k in doc["per_world"]["w1"]["keys"]] == [
-        d["delta_qty"] for d in plan["per_world"]["w1"]["deltas"]]
+        d["delta_qty"] for d in plan["per_world"]["w1"]["deltas"]
+    ]

@@ -38,7 +38,10 @@ async def _check_docs(client: httpx.AsyncClient) -> None:
     assert "https://" not in html and "http://" not in html
     assets = re.findall(r"""(?:src|href)=["'](/[^"']+)["']""", html)
     assert {a.rsplit("/", 1)[-1] for a in assets} == {
-        "swagger-ui.css", "favicon-32x32.png", "swagger-ui-bundle.js"}
+        "swagger-ui.css",
+        "favicon-32x32.png",
+        "swagger-ui-bundle.js",
+    }
     for asset in assets:
         response = await client.get(asset)
         assert response.status_code == 200, asset

@@ -16,8 +16,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-__all__ = ["STATIC_DIR", "STATIC_PATH", "SWAGGER_UI_VERSION", "mount_static",
-           "swagger_ui_html"]
+__all__ = ["STATIC_DIR", "STATIC_PATH", "SWAGGER_UI_VERSION", "mount_static", "swagger_ui_html"]
 
 STATIC_DIR = Path(__file__).with_name("static")
 """The package directory holding the shipped files."""
@@ -39,7 +38,8 @@ def swagger_ui_html(*, openapi_url: str, title: str) -> HTMLResponse:
     """Swagger UI loading only the vendored files (no CDN, no validator badge)."""
     base = f"{STATIC_PATH}/swagger-ui"
     return get_swagger_ui_html(
-        openapi_url=openapi_url, title=title,
+        openapi_url=openapi_url,
+        title=title,
         swagger_js_url=f"{base}/swagger-ui-bundle.js",
         swagger_css_url=f"{base}/swagger-ui.css",
         swagger_favicon_url=f"{base}/favicon-32x32.png",

@@ -24,9 +24,12 @@ router = APIRouter(tags=["allocations"])
 @router.get(
     "/allocations",
     summary="The WorldService's stored allocations and their ETag (read-only proxy)",
-    responses={200: {"model": AllocationState},
-               **error_responses(E.Unauthorized, E.StoreUnavailable,
-                                 E.WorldServiceUnavailable, E.WorldServiceTimeout)},
+    responses={
+        200: {"model": AllocationState},
+        **error_responses(
+            E.Unauthorized, E.StoreUnavailable, E.WorldServiceUnavailable, E.WorldServiceTimeout
+        ),
+    },
 )
 async def get_allocations(state: StateDep) -> Response:
     content, etag = await state.client.get_allocations()

@@ -27,8 +27,9 @@ router = APIRouter(include_in_schema=False)
 @router.get("/console")
 async def console_page() -> FileResponse:
     # no-cache: a new gateway release must not run against a cached older page.
-    return FileResponse(CONSOLE_DIR / "index.html", media_type="text/html",
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        CONSOLE_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.get("/console/{name}")
@@ -36,5 +37,6 @@ async def console_asset(name: str) -> FileResponse:
     media_type = _ASSETS.get(name)
     if media_type is None:
         raise HTTPException(status_code=404)
-    return FileResponse(CONSOLE_DIR / name, media_type=media_type,
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        CONSOLE_DIR / name, media_type=media_type, headers={"Cache-Control": "no-cache"}
+    )

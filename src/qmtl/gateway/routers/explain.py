@@ -27,14 +27,24 @@ router = APIRouter(prefix="/rebalancing", tags=["rebalancing"])
     "/explain",
     summary="Explain a plan through the WorldService (versionless document)",
     openapi_extra=REQUEST_BODY_OPENAPI,
-    responses={200: {"model": RebalanceExplanation},
-               **error_responses(E.Unauthorized, E.PayloadTooLarge, E.OverlayConfigRequired,
-                                 E.OverlayConfigInvalid, E.PlanInputInvalid,
-                                 E.RebalanceModeUnsupported, E.StoreUnavailable,
-                                 E.WorldServiceUnavailable, E.WorldServiceTimeout,
-                                 WorldServiceBadResponse)},
+    responses={
+        200: {"model": RebalanceExplanation},
+        **error_responses(
+            E.Unauthorized,
+            E.PayloadTooLarge,
+            E.OverlayConfigRequired,
+            E.OverlayConfigInvalid,
+            E.PlanInputInvalid,
+            E.RebalanceModeUnsupported,
+            E.StoreUnavailable,
+            E.WorldServiceUnavailable,
+            E.WorldServiceTimeout,
+            WorldServiceBadResponse,
+        ),
+    },
 )
 async def explain(request: ProxyBody, state: StateDep) -> Response:
     """Why every world delta of the plan exists: raw, netted, crossed, rounded, dust."""
-    return Response(await state.client.post_rebalance_explain(request),
-                    media_type="application/json")
+    return Response(
+        await state.client.post_rebalance_explain(request), media_type="application/json"
+    )

@@ -30,12 +30,21 @@ router = APIRouter(prefix="/rebalancing", tags=["rebalancing"])
     "/explain",
     summary="Explain a plan: raw, netted, crossed, rounded and dust figures per key",
     response_class=Response,
-    responses={200: {"model": RebalanceExplanation,
-                     "description": "The explain document (versionless; the plan "
-                                    "documents do not change)"},
-               **error_responses(Unauthorized, PayloadTooLarge, OverlayConfigRequired,
-                                 OverlayConfigInvalid, PlanInputInvalid,
-                                 RebalanceModeUnsupported, StoreUnavailable)},
+    responses={
+        200: {
+            "model": RebalanceExplanation,
+            "description": "The explain document (versionless; the plan documents do not change)",
+        },
+        **error_responses(
+            Unauthorized,
+            PayloadTooLarge,
+            OverlayConfigRequired,
+            OverlayConfigInvalid,
+            PlanInputInvalid,
+            RebalanceModeUnsupported,
+            StoreUnavailable,
+        ),
+    },
     openapi_extra=json_body(MultiWorldRebalanceRequest),
 )
 async def explain(body: RebalanceBody, runtime: Runtime) -> Response:
