@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -14,7 +15,7 @@ from qmtl.contracts.errors import (
     RebalanceModeUnsupported,
 )
 from qmtl.engine import plan_rebalance
-from qmtl.engine.explain import explain_rebalance
+from qmtl.engine.explain import explain_document, explain_rebalance
 
 from ._build import pos, request
 from .test_planning_properties import SETTINGS, requests
@@ -173,6 +174,9 @@ def test_final_deltas_are_the_plans_world_deltas(req: object) -> None:
     plan = plan_rebalance(req)  # type: ignore[arg-type]
     doc = explain_rebalance(req)  # type: ignore[arg-type]
     assert list(doc.per_world) == list(plan.per_world)
+    # The WorldService encodes explain_document directly: it must be the model's wire form.
+    raw = explain_document(req)  # type: ignore[arg-type]
+    assert json.loads(json.dumps(raw, allow_nan=False)) == doc.model_dump(mode="json")
     for world, planned in plan.per_world.items():
         explained = [
             (k.venue, k.symbol, k.final_delta)

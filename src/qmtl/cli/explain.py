@@ -11,7 +11,7 @@ from rich.table import Table
 from qmtl.cli._io import EXIT_BAD_INPUT, OutputFormat, emit, fail, report_qmtl_error
 from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.contracts.errors import QmtlError
-from qmtl.engine.explain import explain_rebalance
+from qmtl.engine.explain import explain_document
 
 __all__ = ["explain_command", "explain_locally", "print_explanation"]
 
@@ -35,7 +35,7 @@ def explain_locally(request: MultiWorldRebalanceRequest) -> dict[str, Any]:
     Raises:
         QmtlError: hybrid mode, an incomplete overlay, figures overflowing a float.
     """
-    return explain_rebalance(request).model_dump(mode="json")
+    return explain_document(request)
 
 
 def _fmt(value: Any) -> str:

@@ -36,17 +36,9 @@ from .planning import allocation_inputs, check_mode
 from .rounding import CANCEL_TOLERANCE, LOT_EPSILON, LotTable, clean_quantities, clean_significant
 from .scales import AllocationInputs, Scales, compute_scales, position_notional, require_finite
 
-__all__ = ["BookExplanation", "explain_book", "explain_rebalance"]
+__all__ = ["BookExplanation", "explain_book", "explain_document", "explain_rebalance"]
 
-_DISPOSITIONS = np.array(
-    [
-        Disposition.TRADED.value,
-        Disposition.NETTED.value,
-        Disposition.ROUNDED.value,
-        Disposition.DUST.value,
-    ],
-    dtype=object,
-)
+_DISPOSITIONS = np.array([d.value for d in Disposition], dtype=object)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -111,7 +103,10 @@ def _residual(netted: FloatArray, rounded: FloatArray, table: LotTable) -> Float
     residual = netted - rounded
     with np.errstate(invalid="ignore"):
         real = table.has_lot & (np.abs(residual) > LOT_EPSILON * table.lot)
-    return np.where(real, clean_significant(residual), 0.0)
+    out = np.zeros_like(residual)
+    where = np.flatnonzero(real)  # only keys with a lot and a real residual need cleaning
+    out[where] = clean_significant(residual[where])
+    return out
 
 
 def explain_book(
@@ -215,28 +210,82 @@ def explain_book(
 
 def _key_rows(explained: BookExplanation, rows: slice) -> list[dict[str, Any]]:
     keys = explained.keys
-    columns = {
-        "strategies": explained.strategies[rows].tolist(),
-        "raw_move": explained.raw_move[rows].tolist(),
-        "netted_qty": explained.netted_qty[rows].tolist(),
-        "crossed_qty": explained.crossed_qty[rows].tolist(),
-        "rounded_qty": explained.rounded_qty[rows].tolist(),
-        "lot_residual": explained.lot_residual[rows].tolist(),
-        "mark": explained.mark[rows].tolist(),
-        "rounded_notional": np.abs(explained.rounded_qty[rows] * explained.mark[rows]).tolist(),
-        "dropped_as_dust": explained.dust[rows].tolist(),
-        "final_delta": explained.final_qty[rows].tolist(),
-        "notional": (explained.final_qty[rows] * explained.mark[rows]).tolist(),
-        "disposition": _DISPOSITIONS[explained.disposition[rows]].tolist(),
-    }
-    names = list(columns)
-    out = []
-    for k, *values in zip(explained.row_key[rows].tolist(), *columns.values(), strict=True):
-        venue, symbol = keys[k]
-        row = dict(zip(names, values, strict=True))
-        row["symbol"] = symbol
-        row["venue"] = venue
-        out.append(row)
+    with np.errstate(over="ignore", invalid="ignore"):
+        numbers = {
+            "raw_move": explained.raw_move[rows],
+            "netted_qty": explained.netted_qty[rows],
+            "crossed_qty": explained.crossed_qty[rows],
+            "rounded_qty": explained.rounded_qty[rows],
+            "lot_residual": explained.lot_residual[rows],
+            "mark": explained.mark[rows],
+            "rounded_notional": np.abs(explained.rounded_qty[rows] * explained.mark[rows]),
+            "final_delta": explained.final_qty[rows],
+            "notional": explained.final_qty[rows] * explained.mark[rows],
+        }
+    for name, values in numbers.items():
+        require_finite(values, field=f"explain {name}")
+    symbols = np.array([symbol for _, symbol in keys], dtype=object)[explained.row_key[rows]]
+    venues = np.array([venue for venue, _ in keys], dtype=object)[explained.row_key[rows]]
+    # One dict literal per row (a comprehension): 2-3x faster than dict(zip(...)).
+    out = [
+        {
+            "symbol": symbol,
+            "venue": venue,
+            "strategies": strategies,
+            "raw_move": raw,
+            "netted_qty": netted,
+            "crossed_qty": crossed,
+            "rounded_qty": rounded,
+            "lot_residual": residual,
+            "mark": mark,
+            "rounded_notional": rounded_notional,
+            "dropped_as_dust": dust,
+            "final_delta": final,
+            "notional": notional,
+            "disposition": disposition,
+        }
+        for (
+            symbol,
+            venue,
+            strategies,
+            raw,
+            netted,
+            crossed,
+            rounded,
+            residual,
+            mark,
+            rounded_notional,
+            dust,
+            final,
+            notional,
+            disposition,
+        ) in zip(
+            symbols.tolist(),
+            venues.tolist(),
+            explained.strategies[rows].tolist(),
+            *(
+                numbers[name].tolist()
+                for name in (
+                    "raw_move",
+                    "netted_qty",
+                    "crossed_qty",
+                    "rounded_qty",
+                    "lot_residual",
+                    "mark",
+                    "rounded_notional",
+                )
+            ),
+            explained.dust[rows].tolist(),
+            numbers["final_delta"].tolist(),
+            numbers["notional"].tolist(),
+            _DISPOSITIONS[explained.disposition[rows]].tolist(),
+            strict=True,
+        )
+    ]
+    if any(venue is None for venue, _ in keys):
+        for row in out:  # the wire form omits a null venue
+            if row["venue"] is None:
+                del row["venue"]
     return out
 
 
@@ -261,7 +310,7 @@ def _document(
             "keys": _key_rows(explained, explained.world_rows(w)) if with_keys else [],
         }
     return {
-        "mode": request.mode,
+        "mode": request.mode.value,
         "total_equity": request.total_equity,
         "min_trade_notional": request.min_trade_notional,
         "per_world": per_world,
@@ -294,8 +343,12 @@ def _overlay_document(
     return document
 
 
-def explain_rebalance(request: MultiWorldRebalanceRequest) -> RebalanceExplanation:
-    """The explain document of a request (the rules of :func:`plan_rebalance`).
+def explain_document(request: MultiWorldRebalanceRequest) -> dict[str, Any]:
+    """The explain document as JSON-ready data, every number checked finite.
+
+    Equal to ``explain_rebalance(request).model_dump(mode="json")`` (a test proves it); the
+    WorldService encodes it directly, which is several times faster than building and
+    serialising one model per key.
 
     :raises RebalanceModeUnsupported: mode ``hybrid``.
     :raises OverlayConfigRequired: mode ``overlay`` without ``overlay``.
@@ -313,9 +366,16 @@ def explain_rebalance(request: MultiWorldRebalanceRequest) -> RebalanceExplanati
         lot_size_by_symbol=request.lot_size_by_symbol,
     )
     if overlay:
-        explained = _no_key_trades(explained)
-        return RebalanceExplanation.model_validate(_overlay_document(request, explained))
-    return RebalanceExplanation.model_validate(_document(explained, request, with_keys=True))
+        return _overlay_document(request, _no_key_trades(explained))
+    return _document(explained, request, with_keys=True)
+
+
+def explain_rebalance(request: MultiWorldRebalanceRequest) -> RebalanceExplanation:
+    """The explain document of a request (the rules of :func:`plan_rebalance`), validated.
+
+    :raises: as :func:`explain_document`.
+    """
+    return RebalanceExplanation.model_validate(explain_document(request))
 
 
 def _no_key_trades(explained: BookExplanation) -> BookExplanation:

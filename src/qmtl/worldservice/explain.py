@@ -12,10 +12,10 @@ import anyio.to_thread
 
 from qmtl.contracts import MultiWorldRebalanceRequest, RebalanceMode
 from qmtl.contracts.errors import OverlayConfigRequired, RebalanceModeUnsupported
-from qmtl.engine.explain import explain_rebalance
+from qmtl.engine.explain import explain_document
 from qmtl.web.gcpause import gc_paused
 
-from .planning import OFFLOAD_POSITIONS, PlanningService
+from .planning import OFFLOAD_POSITIONS, PlanningService, encode_json
 
 __all__ = ["ExplainService", "compute_explanation"]
 
@@ -28,7 +28,7 @@ def compute_explanation(request: MultiWorldRebalanceRequest) -> bytes:
         PlanInputInvalid: from the engine.
     """
     with gc_paused(len(request.positions) > OFFLOAD_POSITIONS):
-        return explain_rebalance(request).model_dump_json().encode()
+        return encode_json(explain_document(request))
 
 
 class ExplainService:
