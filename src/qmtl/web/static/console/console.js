@@ -719,9 +719,9 @@
       deltas: ((data.plan || {}).deltas || []).length, schema_version: data.schema_version,
       time: message.time || "" });
     store.setItem(KEYS.feed, JSON.stringify(items.slice(-FEED_KEEP)));
-    if (typeof seq === "number" && seq > Number(store.getItem(KEYS.seq) || 0)) {
-      store.setItem(KEYS.seq, String(seq));
-    }
+    // The latest, not the largest: seqs only grow within one gateway run, and after a
+    // restart (seen without an epoch) the new, smaller seqs must become the resume point.
+    if (typeof seq === "number") store.setItem(KEYS.seq, String(seq));
     renderFeed(message.id);
   }
 
