@@ -25,6 +25,7 @@ WIRE_MODELS: list[type[BaseModel]] = [
     c.ExecuteResponse, c.GatewayHealth, c.GatewayCapabilities, c.WorldServiceHealth,
     c.ComponentHealth, c.OutboxHealth, c.AllocationUpsert, c.AllocationState,
     c.WorldAllocation, c.AuditEntry, c.WorldAudit,
+    c.RebalanceExplanation, c.WorldExplanation, c.KeyExplanation,
 ]
 
 

@@ -29,6 +29,7 @@ PAIRS = {
         for page in ("index", "embedded", "deploy", "health", "metrics", "rehearsal")
     },
     "cli": (DOCS / "reference" / "cli.md", DOCS / "ko" / "reference" / "cli.md"),
+    "console": (DOCS / "console.md", DOCS / "ko" / "console.md"),
 }
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 

@@ -12,6 +12,7 @@ PROBE = """
 import json, sys
 import qmtl.engine
 import qmtl.engine.split, qmtl.engine.orders, qmtl.engine.account, qmtl.engine.overlay
+import qmtl.engine.explain
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 

@@ -83,6 +83,8 @@ def plan_command(
         help="Deprecated, no effect: local planning serves the file's schema_version.")
     ] = False,
     output: TabularOutputOption = TabularFormat.table,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Print why each delta exists (local planning only).")] = False,
 ) -> None:
     """Plan a multi-world rebalance and print the response."""
     from qmtl.cli.render import plan_csv, print_plan
@@ -91,6 +93,11 @@ def plan_command(
 
     request = load_request(resolve_input(file, input_file))
     check_known_version(schema_version or request.requested_version)
+    if explain:
+        from qmtl.cli.explain import explain_command
+
+        explain_command(request, gateway=gateway, output=output)
+        return
     if gateway is not None:
         from qmtl.cli.remote import plan_remote
 

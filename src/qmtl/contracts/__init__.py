@@ -17,6 +17,8 @@ from ._canonical import *  # noqa: F403
 from ._canonical import __all__ as _canonical_all
 from ._events import *  # noqa: F403
 from ._events import __all__ as _events_all
+from ._explain import *  # noqa: F403
+from ._explain import __all__ as _explain_all
 from ._health import *  # noqa: F403
 from ._health import __all__ as _health_all
 from ._orders import *  # noqa: F403
@@ -40,6 +42,7 @@ __all__ = sorted(
         *_audit_all,
         *_canonical_all,
         *_events_all,
+        *_explain_all,
         *_health_all,
         *_orders_all,
         *_request_all,

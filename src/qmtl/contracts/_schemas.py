@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from ._allocations import AllocationState, AllocationUpsert
 from ._events import CloudEvent, RebalancingPlannedData
+from ._explain import RebalanceExplanation
 from ._health import GatewayHealth, WorldServiceHealth
 from ._orders import ExecuteResponse
 from ._request import MultiWorldRebalanceRequest, MultiWorldRebalanceRequestV1
@@ -40,6 +41,7 @@ SCHEMA_MODELS: dict[str, tuple[type[BaseModel], str]] = {
     "worldservice_health.json": (WorldServiceHealth, "serialization"),
     "allocations_request.json": (AllocationUpsert, "validation"),
     "allocations_state.json": (AllocationState, "serialization"),
+    "explain_response.json": (RebalanceExplanation, "serialization"),
 }
 
 

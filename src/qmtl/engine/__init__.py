@@ -13,6 +13,7 @@ Modules (import them by name for the lower-level pieces):
 * :mod:`~qmtl.engine.split` — per-strategy orders (each strategy's own move);
 * :mod:`~qmtl.engine.orders` — venue policies and orders;
 * :mod:`~qmtl.engine.account` — shared-account figures;
+* :mod:`~qmtl.engine.explain` — the explain document (why each world delta exists);
 * :mod:`~qmtl.engine.alpha` — alpha performance metrics and the envelope.
 """
 

@@ -35,7 +35,7 @@ from .deps import GatewayState
 from .execute import ExecuteService
 from .hub import EventHub
 from .metrics import GatewayMetrics
-from .routers import health, reads, rebalancing, ws
+from .routers import console, explain, health, reads, rebalancing, ws
 from .worldservice_client import WorldServiceClient
 
 __all__ = ["create_app"]
@@ -151,6 +151,8 @@ def create_app(settings: GatewaySettings, *, controlbus: ControlBus | None = Non
                        dependencies=auth if settings.auth.protect_metrics else [])
     app.include_router(rebalancing.router, dependencies=auth)
     app.include_router(reads.router, dependencies=auth)
+    app.include_router(explain.router, dependencies=auth)
+    app.include_router(console.router)
     app.include_router(ws.router)
 
     install_openapi(app, body_models=[MultiWorldRebalanceRequest], dependencies=auth)

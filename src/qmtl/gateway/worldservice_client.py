@@ -373,3 +373,33 @@ class WorldServiceClient:
         headers = {name: response.headers[name] for name in PASSTHROUGH_HEADERS
                    if name in response.headers}
         return response.content, headers
+
+    # -- explain (appended; versionless) -------------------------------------------------
+
+    async def post_rebalance_explain(self, request: OutgoingRequest) -> bytes:
+        """``POST /rebalancing/explain`` with the caller's bytes unchanged: the explain
+        document is versionless, so nothing is negotiated and nothing falls back.
+
+        Raises:
+            UpstreamError: the WorldService's 4xx/5xx, relayed unchanged.
+            WorldServiceBadResponse: a 2xx that is not an explain document.
+        """
+        # Imported here so this method stays one self-contained addition to the module.
+        from pydantic import ValidationError
+
+        from qmtl.contracts import RebalanceExplanation
+
+        from .served import WorldServiceBadResponse
+
+        response = await self._request("explain", "POST", "/rebalancing/explain",
+                                       headers={"content-type": "application/json"},
+                                       content=request.raw)
+        if response.status_code >= 400:
+            raise UpstreamError(response.status_code, error_detail(response.content))
+        try:
+            RebalanceExplanation.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise WorldServiceBadResponse(
+                f"the WorldService's explain document breaks the contract: {exc.errors()[:1]}"
+            ) from exc
+        return response.content

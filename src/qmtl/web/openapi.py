@@ -12,11 +12,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.params import Depends
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
+
+from .static import mount_static, swagger_ui_html
 
 __all__ = ["install_openapi", "json_body"]
 
@@ -52,7 +53,8 @@ def _schema_builder(app: FastAPI, models: Sequence[type[BaseModel]]
 
 def install_openapi(app: FastAPI, *, body_models: Sequence[type[BaseModel]],
                     dependencies: Sequence[Depends]) -> None:
-    """Serve ``/openapi.json`` and ``/docs`` (Swagger UI) for ``app``.
+    """Serve ``/openapi.json`` and ``/docs`` (Swagger UI, from the vendored files under
+    ``/static``: no CDN) for ``app``.
 
     The app must be created with ``docs_url=None, openapi_url=None``; the two routes get
     ``dependencies`` (the API's auth) and stay out of the schema.
@@ -65,5 +67,7 @@ def install_openapi(app: FastAPI, *, body_models: Sequence[type[BaseModel]],
 
     @app.get("/docs", include_in_schema=False, dependencies=list(dependencies))
     async def docs(request: Request) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json",
-                                   title=f"{request.app.title} - API docs")
+        return swagger_ui_html(openapi_url="/openapi.json",
+                               title=f"{request.app.title} - API docs")
+
+    mount_static(app)

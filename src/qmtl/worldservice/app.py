@@ -33,7 +33,7 @@ from .metrics import WorldServiceMetrics
 from .planning import PlanningService
 from .reads import ReadService
 from .relay import OutboxRelay
-from .routers import allocations, ops, rebalancing, runs
+from .routers import allocations, explain, ops, rebalancing, runs
 from .store.database import Database, redact_dsn
 from .store.migrate import upgrade
 
@@ -104,6 +104,7 @@ def create_app(settings: WorldServiceSettings, *, controlbus: ControlBus | None 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     auth = [Depends(bearer_dependency(settings.auth.tokens))]
     app.include_router(rebalancing.router, dependencies=auth)
+    app.include_router(explain.router, dependencies=auth)
     app.include_router(allocations.router, dependencies=auth)
     app.include_router(runs.router, dependencies=auth)
     install_openapi(app, body_models=[MultiWorldRebalanceRequest, AllocationUpsert],
