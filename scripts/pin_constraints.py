@@ -27,6 +27,7 @@ def compile_pins() -> list[str]:
             str(PYPROJECT),
             "--group",
             "dev",
+            "--all-extras",
             "--python-version",
             "3.11",
             "--no-header",
