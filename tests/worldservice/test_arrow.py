@@ -256,3 +256,34 @@ async def test_apply_accepts_an_arrow_body(sqlite_dsn: str) -> None:
     assert replay.headers.get("idempotent-replayed") == "true"
     assert replay.json() == first.json()
     assert _deltas(first.json())[0] == ("w1", "binance", "BTCUSDT", -0.5)
+
+
+async def test_caller_dictionaries_with_repeats_unused_and_null_entries(sqlite_dsn: str) -> None:
+    """Arrow dictionaries need not be unique or fully used: only the rows' values count."""
+    request = body()
+    worlds = pa.DictionaryArray.from_arrays(
+        pa.array([0, 3, 2], type=pa.int32()), pa.array(["w1", " ", "w2", "w1"]))
+    venues = pa.DictionaryArray.from_arrays(
+        pa.array([0, 0, 1], type=pa.int8()), pa.array(["binance", "binance", "cme"]))
+    table = pa.table({
+        "world_id": worlds, "strategy_id": ["s1", "s2", "s3"],
+        "symbol": ["BTCUSDT", "BTCUSDT", "ETHUSDT"], "qty": [0.6, 0.9, 10.0],
+        "mark": [60000.0, 60000.0, 3000.0], "venue": venues,
+    })
+    request["positions"][2]["venue"] = "binance"
+    fields = {k: v for k, v in request.items() if k != "positions"}
+    bad_row = table.set_column(0, "world_id", pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, None], type=pa.int32()), pa.array(["w1", " "])))
+    async with running(make_settings(sqlite_dsn)) as ws:
+        expected = await ws.client.post("/rebalancing/plan", json=request)
+        answer = await ws.client.post("/rebalancing/plan",
+                                      content=encode_arrow_request(table, fields),
+                                      headers=ARROW)
+        refused = await ws.client.post("/rebalancing/plan",
+                                       content=encode_arrow_request(bad_row, fields),
+                                       headers=ARROW)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == expected.json()  # the unused " " is no world of the plan
+    assert [(e["loc"], e["type"]) for e in refused.json()["detail"]] == [
+        (["body", "positions", 1, "world_id"], "value_error"),
+        (["body", "positions", 2, "world_id"], "string_type")]

@@ -112,8 +112,7 @@ def _check_columns(pa: Any, table: Any) -> list[dict[str, Any]]:
                     "float_type", name,
                     f"Input should be a valid number: column '{name}' is {kind}, "
                     "expected an integer or floating-point column"))
-        elif not (types.is_string(kind) or types.is_large_string(kind)
-                  or types.is_null(kind) or getattr(types, "is_string_view", bool)(kind)):
+        elif not (_string_like(pa, kind) or types.is_null(kind)):
             errors.append(_column_error(
                 "string_type", name,
                 f"Input should be a valid string: column '{name}' is {kind}, "
@@ -121,21 +120,50 @@ def _check_columns(pa: Any, table: Any) -> list[dict[str, Any]]:
     return errors
 
 
+def _string_like(pa: Any, kind: Any) -> bool:
+    types = pa.types
+    return bool(types.is_string(kind) or types.is_large_string(kind)
+                or getattr(types, "is_string_view", bool)(kind))
+
+
+def _dictionary(pa: Any, column: Any) -> Any:
+    """One dictionary array for the column: the caller's own dictionary when it sent one
+    (no hashing), else ``dictionary_encode`` (one hash pass)."""
+    if pa.types.is_dictionary(column.type) and _string_like(pa, column.type.value_type):
+        if column.num_chunks == 1:
+            return column.chunk(0)
+        return column.unify_dictionaries().combine_chunks()
+    if not _string_like(pa, column.type) or getattr(pa.types, "is_string_view", bool)(
+            column.type):
+        column = column.cast(pa.string())
+    return column.combine_chunks().dictionary_encode()
+
+
 def _encode_ids(pa: Any, column: Any, *, name: str
                 ) -> tuple[list[Any], NDArray[np.int64], NDArray[np.bool_]]:
-    """Distinct values, one code per row, and the rows to re-validate one by one."""
-    if pa.types.is_dictionary(column.type) or not (
-            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        column = column.cast(pa.string())
-    # venue: null is a valid value (no venue), so it gets a code of its own.
-    encoded = column.combine_chunks().dictionary_encode(
-        null_encoding="encode" if name == "venue" else "mask")
+    """Distinct values, one code per row, and the rows to re-validate one by one.
+
+    A caller's dictionary may repeat values or hold unused ones; codes are re-mapped onto
+    the distinct values that rows use (O(n) integer work), so no unused or duplicate
+    category reaches the engine. A null venue is the value ``None`` (no venue).
+    """
+    encoded = _dictionary(pa, column)
     values = encoded.dictionary.to_pylist()
-    suspect_value = _invalid_values(name, values)
     indices = encoded.indices
     null_rows = np.asarray(indices.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     codes = np.asarray(indices.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    suspect = (null_rows | suspect_value[codes]) if values else null_rows
+    if name == "venue":
+        values.append(None)
+        codes[null_rows] = len(values) - 1
+        null_rows[:] = False
+    used = np.bincount(codes[~null_rows], minlength=len(values)) > 0
+    remap = np.zeros(len(values), dtype=np.int64)
+    distinct: dict[Any, int] = {}
+    for i in np.flatnonzero(used).tolist():
+        remap[i] = distinct.setdefault(values[i], len(distinct))
+    values = list(distinct)
+    codes = remap[codes]
+    suspect = (null_rows | _invalid_values(name, values)[codes]) if values else null_rows
     return values, codes, suspect
 
 

@@ -1,0 +1,135 @@
+"""Benchmark Arrow IPC against JSON on ``POST /rebalancing/plan`` over real HTTP (SPEC 7).
+
+The issue's book: 10 worlds × 50 strategies (500 strategy ids), 10,000 symbols × 3 venues,
+seeded (``_common.seeded_request``), v2 with alpha metrics. Each row is the whole path a
+caller pays: a pre-encoded body sent over loopback HTTP to a WorldService (uvicorn in this
+process's event loop; the plan runs in a worker thread), the answer read and decoded —
+``json.loads`` for JSON, ``pyarrow.ipc`` for Arrow. Target: Arrow 1M ≤ 0.6 s.
+
+    uv run python bench/arrow.py              # 100k and 1M (JSON at 1M: one run)
+    uv run python bench/arrow.py --quick      # 100k only
+    uv run python bench/arrow.py --no-json-1m # skip the slow JSON 1M row
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import uvicorn
+from _common import free_port, machine_line, seeded_request
+
+from qmtl.contracts import ARROW_STREAM_MEDIA_TYPE, decode_arrow_plan, encode_arrow_request
+from qmtl.worldservice.app import create_app
+from qmtl.worldservice.config import WorldServiceSettings
+
+N_SYMBOLS = 10_000
+ARROW = ARROW_STREAM_MEDIA_TYPE
+
+
+@asynccontextmanager
+async def worldservice(folder: Path) -> AsyncIterator[str]:
+    settings = WorldServiceSettings.model_validate({
+        "dsn": f"sqlite:///{folder}/ws.db", "controlbus": "memory://bench-arrow",
+        "compat_rebalance_v2": True, "max_positions": 2_000_000,
+        "max_body_bytes": 1 << 30,
+    })
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def bodies(n: int) -> tuple[bytes, bytes]:
+    """The same seeded request as JSON bytes and as an Arrow IPC stream."""
+    request = seeded_request(n, n_symbols=N_SYMBOLS, schema_version=2)
+    positions = request.pop("positions")
+    table = pa.table({name: [p[name] for p in positions]
+                      for name in ("world_id", "strategy_id", "symbol", "qty", "mark",
+                                   "venue")})
+    as_json = json.dumps({**request, "positions": positions}).encode()
+    return as_json, encode_arrow_request(table, request)
+
+
+async def timed(client: httpx.AsyncClient, body: bytes, headers: dict[str, str],
+                decode: Callable[[bytes], Any], runs: int) -> tuple[list[float], int]:
+    times: list[float] = []
+    size = 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = await client.post("/rebalancing/plan", content=body, headers=headers)
+        response.raise_for_status()
+        decode(response.content)
+        times.append(time.perf_counter() - started)
+        size = len(response.content)
+    return times, size
+
+
+async def run(sizes: list[int], *, json_1m: bool) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    folder = Path(tempfile.mkdtemp(prefix="qmtl-bench-arrow-"))
+    try:
+        async with worldservice(folder) as url, \
+                httpx.AsyncClient(base_url=url, timeout=600) as client:
+            for n in sizes:
+                as_json, as_arrow = bodies(n)
+                cases = [
+                    ("Arrow -> Arrow", as_arrow, {"content-type": ARROW, "accept": ARROW},
+                     decode_arrow_plan, 5),
+                    ("Arrow -> JSON", as_arrow, {"content-type": ARROW}, json.loads, 3),
+                    ("JSON -> JSON", as_json, {"content-type": "application/json"},
+                     json.loads, 3 if n < 1_000_000 else 1),
+                ]
+                for name, body, headers, decode, runs in cases:
+                    if n >= 1_000_000 and name != "Arrow -> Arrow" and not json_1m:
+                        continue
+                    await timed(client, body, headers, decode, 1)  # warm-up
+                    times, size = await timed(client, body, headers, decode, runs)
+                    rows.append({"positions": n, "path": name, "runs": runs,
+                                 "request_mb": len(body) / 1e6, "response_mb": size / 1e6,
+                                 "median_s": statistics.median(times), "min_s": min(times)})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100k only")
+    parser.add_argument("--no-json-1m", action="store_true", help="skip JSON at 1M")
+    args = parser.parse_args()
+    sizes = [100_000] if args.quick else [100_000, 1_000_000]
+    rows = asyncio.run(run(sizes, json_1m=not args.no_json_1m))
+    print(f"# Arrow IPC vs JSON — {machine_line()}")
+    print()
+    print("POST /rebalancing/plan straight to the WorldService (v2, real HTTP, "
+          "10 worlds x 50 strategies, 10,000 symbols x 3 venues)")
+    print(f"{'positions':>10} {'path (in -> out)':<16} {'runs':>4} {'req MB':>7} "
+          f"{'resp MB':>8} {'median s':>9} {'min s':>7}")
+    for r in rows:
+        print(f"{r['positions']:>10,} {r['path']:<16} {r['runs']:>4} {r['request_mb']:>7.1f} "
+              f"{r['response_mb']:>8.2f} {r['median_s']:>9.3f} {r['min_s']:>7.3f}")
+
+
+if __name__ == "__main__":
+    main()
