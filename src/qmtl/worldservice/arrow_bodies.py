@@ -157,7 +157,7 @@ def _encode_ids(pa: Any, column: Any, *, name: str
         codes[null_rows] = len(values) - 1
         null_rows[:] = False
     used = np.bincount(codes[~null_rows], minlength=len(values)) > 0
-    remap = np.zeros(len(values), dtype=np.int64)
+    remap = np.zeros(max(len(values), 1), dtype=np.int64)  # null rows point at 0
     distinct: dict[Any, int] = {}
     for i in np.flatnonzero(used).tolist():
         remap[i] = distinct.setdefault(values[i], len(distinct))
