@@ -27,7 +27,7 @@ from qmtl.contracts import (
     require_pyarrow,
 )
 
-from ._arrow import arrow_available, arrow_plan_body, positions_records
+from ._arrow import arrow_available, arrow_plan_body, positions_records, positions_table
 from ._capabilities import Capabilities, GatewayHealthView, parse_health
 from ._errors import GatewayError, GatewayHTTPError, GatewayUnavailable, error_code
 from ._events import EventStream, ReconnectPolicy
@@ -293,9 +293,18 @@ class GatewayClient:
         if not arrow_available():
             body["positions"] = positions_records(positions)
             return await self._post("/rebalancing/plan", body=body)
-        _, payload = await self._call(
-            "POST", "/rebalancing/plan", content=arrow_plan_body(body, positions),
-            headers={"content-type": ARROW_STREAM_MEDIA_TYPE})
+        try:
+            _, payload = await self._call(
+                "POST", "/rebalancing/plan", content=arrow_plan_body(body, positions),
+                headers={"content-type": ARROW_STREAM_MEDIA_TYPE})
+        except GatewayHTTPError as exc:
+            if exc.status_code != 415:
+                raise
+            # A gateway that does not take Arrow: the same positions as JSON rows.
+            logger.info("%s refused Arrow IPC (415); sending the positions as JSON",
+                        self.base_url)
+            body["positions"] = positions_table(positions).to_pylist()
+            return await self._post("/rebalancing/plan", body=body)
         return payload
 
     async def plan_table(self, request: RequestLike, *, positions: Any = None,
