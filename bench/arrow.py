@@ -2,9 +2,10 @@
 
 The issue's book: 10 worlds × 50 strategies (500 strategy ids), 10,000 symbols × 3 venues,
 seeded (``_common.seeded_request``), v2 with alpha metrics. Each row is the whole path a
-caller pays: a pre-encoded body sent over loopback HTTP to a WorldService (uvicorn in this
-process's event loop; the plan runs in a worker thread), the answer read and decoded —
-``json.loads`` for JSON, ``pyarrow.ipc`` for Arrow. Target: Arrow 1M ≤ 0.6 s.
+caller pays: a pre-encoded body sent over loopback HTTP to a WorldService (``qmtl
+worldservice serve`` in its own process; ``--in-process``: uvicorn in this process's event
+loop; the plan runs in a worker thread), the answer read and decoded — ``json.loads`` for
+JSON, ``pyarrow.ipc`` for Arrow. Target: Arrow 1M ≤ 0.6 s.
 
     uv run python bench/arrow.py              # 100k and 1M (JSON at 1M: one run)
     uv run python bench/arrow.py --quick      # 100k only
@@ -18,6 +19,8 @@ import asyncio
 import json
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -38,13 +41,43 @@ N_SYMBOLS = 10_000
 ARROW = ARROW_STREAM_MEDIA_TYPE
 
 
+SERVER = {"controlbus": "memory://bench-arrow", "compat_rebalance_v2": True,
+          "max_positions": 2_000_000, "max_body_bytes": 1 << 30}
+
+
+@asynccontextmanager
+async def worldservice_process(folder: Path) -> AsyncIterator[str]:
+    """``qmtl worldservice serve`` in its own process (as deployed: the client does not
+    share its interpreter)."""
+    config = folder / "qmtl.yaml"
+    config.write_text(json.dumps({"worldservice": {"server": {
+        **SERVER, "dsn": f"sqlite:///{folder}/ws.db"}}}))
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qmtl", "worldservice", "serve", "--config", str(config),
+         "--port", str(port), "--log-level", "warning"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as probe:
+            for _ in range(600):
+                try:
+                    if (await probe.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None:
+                    raise SystemExit("the WorldService did not start")
+                await asyncio.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 @asynccontextmanager
 async def worldservice(folder: Path) -> AsyncIterator[str]:
-    settings = WorldServiceSettings.model_validate({
-        "dsn": f"sqlite:///{folder}/ws.db", "controlbus": "memory://bench-arrow",
-        "compat_rebalance_v2": True, "max_positions": 2_000_000,
-        "max_body_bytes": 1 << 30,
-    })
+    """uvicorn serving the WorldService in this process's event loop."""
+    settings = WorldServiceSettings.model_validate({**SERVER, "dsn": f"sqlite:///{folder}/ws.db"})
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
@@ -91,11 +124,13 @@ async def timed(client: httpx.AsyncClient, body: bytes, headers: dict[str, str],
     return times, size
 
 
-async def run(sizes: list[int], *, json_1m: bool) -> list[dict[str, Any]]:
+async def run(sizes: list[int], *, json_1m: bool, in_process: bool
+              ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     folder = Path(tempfile.mkdtemp(prefix="qmtl-bench-arrow-"))
+    server = worldservice if in_process else worldservice_process
     try:
-        async with worldservice(folder) as url, \
+        async with server(folder) as url, \
                 httpx.AsyncClient(base_url=url, timeout=600) as client:
             for n in sizes:
                 as_json, as_arrow, plain_arrow = bodies(n)
@@ -125,12 +160,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k only")
     parser.add_argument("--no-json-1m", action="store_true", help="skip JSON at 1M")
+    parser.add_argument("--in-process", action="store_true",
+                        help="serve from this process's event loop instead of a subprocess")
     args = parser.parse_args()
     sizes = [100_000] if args.quick else [100_000, 1_000_000]
-    rows = asyncio.run(run(sizes, json_1m=not args.no_json_1m))
+    rows = asyncio.run(run(sizes, json_1m=not args.no_json_1m, in_process=args.in_process))
     print(f"# Arrow IPC vs JSON — {machine_line()}")
     print()
-    print("POST /rebalancing/plan straight to the WorldService (v2, real HTTP, "
+    where = "in this process" if args.in_process else "its own process"
+    print(f"POST /rebalancing/plan straight to the WorldService ({where}; v2, real HTTP, "
           "10 worlds x 50 strategies, 10,000 symbols x 3 venues)")
     print(f"{'positions':>10} {'path (in -> out)':<16} {'runs':>4} {'req MB':>7} "
           f"{'resp MB':>8} {'median s':>9} {'min s':>7}")
