@@ -16,8 +16,7 @@ from typing import Any
 
 from qmtl.contracts import ARROW_POSITION_COLUMNS, encode_arrow_request, require_pyarrow
 
-__all__ = ["arrow_available", "arrow_plan_body", "is_table", "positions_records",
-           "positions_table"]
+__all__ = ["arrow_available", "arrow_plan_body", "positions_records", "positions_table"]
 
 _ID_COLUMNS = ("world_id", "strategy_id", "symbol", "venue")
 
@@ -25,12 +24,6 @@ _ID_COLUMNS = ("world_id", "strategy_id", "symbol", "venue")
 def arrow_available() -> bool:
     """True when pyarrow can be imported (the ``arrow`` extra is installed)."""
     return importlib.util.find_spec("pyarrow") is not None
-
-
-def is_table(positions: Any) -> bool:
-    """True for a pyarrow Table or a pandas/polars DataFrame (anything not a row list)."""
-    module = type(positions).__module__.split(".", 1)[0]
-    return module in ("pyarrow", "pandas", "polars")
 
 
 def positions_table(positions: Any) -> Any:
