@@ -157,12 +157,13 @@ def _encode_ids(pa: Any, column: Any, *, name: str
         codes[null_rows] = len(values) - 1
         null_rows[:] = False
     used = np.bincount(codes[~null_rows], minlength=len(values)) > 0
-    remap = np.zeros(max(len(values), 1), dtype=np.int64)  # null rows point at 0
-    distinct: dict[Any, int] = {}
-    for i in np.flatnonzero(used).tolist():
-        remap[i] = distinct.setdefault(values[i], len(distinct))
-    values = list(distinct)
-    codes = remap[codes]
+    if not (used.all() and len(set(values)) == len(values)):
+        remap = np.zeros(max(len(values), 1), dtype=np.int64)  # null rows point at 0
+        distinct: dict[Any, int] = {}
+        for i in np.flatnonzero(used).tolist():
+            remap[i] = distinct.setdefault(values[i], len(distinct))
+        values = list(distinct)
+        codes = remap[codes]
     suspect = (null_rows | _invalid_values(name, values)[codes]) if values else null_rows
     return values, codes, suspect
 
@@ -170,9 +171,13 @@ def _encode_ids(pa: Any, column: Any, *, name: str
 def _numbers(pa: Any, column: Any, *, positive: bool
              ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     as_float = column.cast(pa.float64(), safe=False).combine_chunks()
-    nulls = np.asarray(as_float.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    values = np.asarray(as_float.fill_null(1.0).to_numpy(zero_copy_only=False),
-                        dtype=np.float64)
+    if as_float.null_count == 0:  # the usual case: no null bitmap to read or fill
+        nulls = np.zeros(len(as_float), dtype=bool)
+        values = np.asarray(as_float.to_numpy(zero_copy_only=False), dtype=np.float64)
+    else:
+        nulls = np.asarray(as_float.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        values = np.asarray(as_float.fill_null(1.0).to_numpy(zero_copy_only=False),
+                            dtype=np.float64)
     suspect = nulls | ~np.isfinite(values)
     if positive:
         suspect |= ~(values > 0)
