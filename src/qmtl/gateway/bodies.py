@@ -37,13 +37,13 @@ def _envelope(raw: bytes) -> RequestEnvelope:
 
 
 def refuse_arrow(request: Request) -> None:
-    """415 for an Arrow IPC body: the WorldService reads Arrow, the gateway does not proxy it
-    yet (docs/arrow.md) — a clear refusal instead of a JSON parse error."""
+    """415 for an Arrow IPC body where the gateway reads JSON only (execute; plan and apply
+    take Arrow through ``arrow_proxy``) — a clear refusal instead of a JSON parse error."""
     # --- Arrow IPC (h/arrow) ---
     if is_arrow_media_type(request.headers.get("content-type")):
         raise UnsupportedMediaType(
-            f"the gateway does not proxy {ARROW_STREAM_MEDIA_TYPE} bodies yet: send JSON "
-            "here, or Arrow straight to the WorldService",
+            f"this route reads application/json only; {ARROW_STREAM_MEDIA_TYPE} is taken by "
+            "/rebalancing/plan and /rebalancing/apply",
             content_type=ARROW_STREAM_MEDIA_TYPE, supported=["application/json"])
 
 
