@@ -48,7 +48,8 @@ _PLAN_ERRORS = (SchemaVersionRequired, Unauthorized, PayloadTooLarge, OverlayCon
     openapi_extra=json_body(MultiWorldRebalanceRequest),
 )
 async def plan(body: PlanBody, runtime: Runtime,
-               accept: Annotated[str | None, Header()] = None) -> Response:
+               accept: Annotated[str | None, Header(include_in_schema=False)] = None
+               ) -> Response:
     # --- Arrow IPC (h/arrow): columnar bodies and Arrow answers take the columns path.
     if isinstance(body, ArrowPlanRequest) or wants_arrow(accept):
         return await arrow_plan(body, runtime, arrow=wants_arrow(accept))
