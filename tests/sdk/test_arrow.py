@@ -22,8 +22,9 @@ def _fields() -> dict[str, Any]:
     return {k: v for k, v in body().items() if k != "positions"}
 
 
-async def _plans(tmp_path: Path, positions: Any, *, arrow: bool = True
-                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _plans(
+    tmp_path: Path, positions: Any, *, arrow: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
     async with running(make_settings(f"sqlite:///{tmp_path}/ws.db")) as ws:
         transport = httpx.ASGITransport(app=ws.client._transport.app)  # type: ignore[attr-defined]
         async with GatewayClient("http://ws", transport=transport) as client:
@@ -35,8 +36,7 @@ async def _plans(tmp_path: Path, positions: Any, *, arrow: bool = True
 async def test_plan_with_a_pyarrow_table(tmp_path: Path) -> None:
     expected, got = await _plans(tmp_path, pa.Table.from_pylist(body()["positions"]))
     assert got == expected
-    assert got["global_deltas"][0] == {"symbol": "BTCUSDT", "delta_qty": -0.5,
-                                       "venue": "binance"}
+    assert got["global_deltas"][0] == {"symbol": "BTCUSDT", "delta_qty": -0.5, "venue": "binance"}
 
 
 async def test_plan_with_a_pandas_dataframe(tmp_path: Path) -> None:
@@ -54,7 +54,8 @@ async def test_plan_with_a_polars_like_frame(tmp_path: Path) -> None:
 
 
 async def test_without_pyarrow_a_dataframe_goes_as_json(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Unit-level: ``arrow_available`` is patched to report pyarrow missing."""
     sent: list[str] = []
     monkeypatch.setattr(sdk_client, "arrow_available", lambda: False)
@@ -74,8 +75,9 @@ async def test_without_pyarrow_a_dataframe_goes_as_json(
 
 
 async def test_plan_table_answers_arrow(tmp_path: Path) -> None:
-    async with running(make_settings(f"sqlite:///{tmp_path}/ws.db",
-                                     compat_rebalance_v2=True)) as ws:
+    async with running(
+        make_settings(f"sqlite:///{tmp_path}/ws.db", compat_rebalance_v2=True)
+    ) as ws:
         transport = httpx.ASGITransport(app=ws.client._transport.app)  # type: ignore[attr-defined]
         async with GatewayClient("http://ws", transport=transport) as client:
             table, envelope = await client.plan_table(body(), schema_version=2)
@@ -83,6 +85,7 @@ async def test_plan_table_answers_arrow(tmp_path: Path) -> None:
         {"world_id": "w1", "venue": "binance", "symbol": "BTCUSDT", "delta_qty": -0.5},
         {"world_id": "w2", "venue": "binance", "symbol": "ETHUSDT", "delta_qty": 5.0},
         {"world_id": None, "venue": "binance", "symbol": "BTCUSDT", "delta_qty": -0.5},
-        {"world_id": None, "venue": "binance", "symbol": "ETHUSDT", "delta_qty": 5.0}]
+        {"world_id": None, "venue": "binance", "symbol": "ETHUSDT", "delta_qty": 5.0},
+    ]
     assert envelope["schema_version"] == 2
     assert set(envelope["alpha_metrics"]["per_world"]) == {"w1", "w2"}

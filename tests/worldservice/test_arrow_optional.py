@@ -18,8 +18,13 @@ print("ok")
 
 
 def _run(block: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", SCRIPT.format(block=block)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(block=block)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_services_import_without_loading_pyarrow() -> None:

@@ -53,8 +53,10 @@ def is_arrow_media_type(content_type: str | None) -> bool:
     """True when a ``Content-Type``/``Accept`` value names the Arrow stream format."""
     if not content_type:
         return False
-    return any(part.split(";", 1)[0].strip().lower() == ARROW_STREAM_MEDIA_TYPE
-               for part in content_type.split(","))
+    return any(
+        part.split(";", 1)[0].strip().lower() == ARROW_STREAM_MEDIA_TYPE
+        for part in content_type.split(",")
+    )
 
 
 def require_pyarrow() -> ModuleType:
@@ -69,7 +71,8 @@ def require_pyarrow() -> ModuleType:
         raise UnsupportedMediaType(
             f"{ARROW_STREAM_MEDIA_TYPE} needs pyarrow: install qmtl-rebalancing[arrow] "
             "(or send application/json)",
-            content_type=ARROW_STREAM_MEDIA_TYPE, supported=["application/json"],
+            content_type=ARROW_STREAM_MEDIA_TYPE,
+            supported=["application/json"],
         ) from exc
 
 

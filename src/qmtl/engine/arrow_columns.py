@@ -44,14 +44,22 @@ def book_from_columns(
     plus sorting the categories. Values must already be valid (finite qty, mark > 0).
     """
     n_symbols = max(len(symbols), 1)
-    pairs = group(np.asarray(venue, dtype=np.int64) * n_symbols
-                  + np.asarray(symbol, dtype=np.int64),
-                  size=max(len(venues), 1) * n_symbols)
-    keys: list[Key] = [(venues[code // n_symbols], symbols[code % n_symbols])
-                       for code in pairs.ids.tolist()]
+    pairs = group(
+        np.asarray(venue, dtype=np.int64) * n_symbols + np.asarray(symbol, dtype=np.int64),
+        size=max(len(venues), 1) * n_symbols,
+    )
+    keys: list[Key] = [
+        (venues[code // n_symbols], symbols[code % n_symbols]) for code in pairs.ids.tolist()
+    ]
     return PositionBook.from_codes(
-        worlds=worlds, strategies=strategies, keys=keys,
-        world=world, strategy=strategy, key=pairs.inverse, qty=qty, mark=mark,
+        worlds=worlds,
+        strategies=strategies,
+        keys=keys,
+        world=world,
+        strategy=strategy,
+        key=pairs.inverse,
+        qty=qty,
+        mark=mark,
     )
 
 
@@ -70,8 +78,15 @@ class ColumnPlan:
 
 def _empty_plan(scales: Scales, keys: tuple[Key, ...]) -> BookPlan:
     empty = np.zeros(0, dtype=np.int64)
-    return BookPlan(scales=scales, keys=keys, delta_world=empty, delta_key=empty,
-                    delta_qty=np.zeros(0), global_key=empty, global_qty=np.zeros(0))
+    return BookPlan(
+        scales=scales,
+        keys=keys,
+        delta_world=empty,
+        delta_key=empty,
+        delta_qty=np.zeros(0),
+        global_key=empty,
+        global_qty=np.zeros(0),
+    )
 
 
 def plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook) -> ColumnPlan:
@@ -87,10 +102,15 @@ def plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook) -> Col
     inputs = allocation_inputs(request)
     if request.mode == RebalanceMode.OVERLAY and request.overlay is not None:
         scales = compute_scales(book, inputs)
-        overlay = plan_overlay(scales, request.overlay,
-                               lot_size_by_symbol=request.lot_size_by_symbol)
+        overlay = plan_overlay(
+            scales, request.overlay, lot_size_by_symbol=request.lot_size_by_symbol
+        )
         plan = _empty_plan(scales, book.keys)
         return ColumnPlan(plan=plan, skeleton=to_response(plan, overlay_deltas=overlay))
-    plan = plan_book(book, inputs, min_trade_notional=request.min_trade_notional,
-                     lot_size_by_symbol=request.lot_size_by_symbol)
+    plan = plan_book(
+        book,
+        inputs,
+        min_trade_notional=request.min_trade_notional,
+        lot_size_by_symbol=request.lot_size_by_symbol,
+    )
     return ColumnPlan(plan=plan, skeleton=to_response(_empty_plan(plan.scales, plan.keys)))

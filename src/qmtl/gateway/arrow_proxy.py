@@ -72,13 +72,17 @@ async def _arrow_body(request: Request) -> ArrowBody:
     try:
         table = pa.ipc.open_stream(raw).read_all()
     except (pa.ArrowException, ValueError, OSError) as exc:
-        raise RequestValidationError([{"type": "arrow_invalid", "loc": ["body"],
-                                       "msg": f"Invalid Arrow IPC stream: {exc}"}]) from exc
+        raise RequestValidationError(
+            [{"type": "arrow_invalid", "loc": ["body"], "msg": f"Invalid Arrow IPC stream: {exc}"}]
+        ) from exc
     metadata = (table.schema.metadata or {}).get(ARROW_REQUEST_KEY, b"{}")
     envelope = await parse_json(metadata, RequestEnvelope.model_validate_json)
-    return ArrowBody(raw=raw, table=table,
-                     outgoing=OutgoingRequest.from_envelope(metadata, envelope),
-                     accept=request.headers.get("accept") or "application/json")
+    return ArrowBody(
+        raw=raw,
+        table=table,
+        outgoing=OutgoingRequest.from_envelope(metadata, envelope),
+        accept=request.headers.get("accept") or "application/json",
+    )
 
 
 async def parse_plan_body(request: Request) -> OutgoingRequest | ArrowBody:
@@ -97,41 +101,49 @@ def _check_arrow_answer(content: bytes, *, sent: int) -> None:
         schema = pa.ipc.open_stream(content).schema
         envelope = json.loads((schema.metadata or {})[ARROW_RESPONSE_KEY])
     except (pa.ArrowException, ValueError, KeyError, OSError) as exc:
-        raise WorldServiceBadResponse(f"the WorldService's Arrow answer is unreadable: {exc}",
-                                      field="qmtl.response") from exc
+        raise WorldServiceBadResponse(
+            f"the WorldService's Arrow answer is unreadable: {exc}", field="qmtl.response"
+        ) from exc
     served = envelope.get("schema_version") if isinstance(envelope, dict) else None
     if not isinstance(served, int) or isinstance(served, bool) or not 1 <= served <= sent:
         raise WorldServiceBadResponse(
             f"the WorldService served schema_version {served!r} for a request sent at {sent}",
-            field="schema_version")
+            field="schema_version",
+        )
     if served < 2 and any(key in envelope for key in V2_ONLY_RESPONSE_KEYS):
-        raise WorldServiceBadResponse("a v1 Arrow answer carries v2-only keys",
-                                      field="alpha_metrics")
+        raise WorldServiceBadResponse(
+            "a v1 Arrow answer carries v2-only keys", field="alpha_metrics"
+        )
 
 
-async def proxy_arrow(client: WorldServiceClient, body: ArrowBody, *, route: str,
-                      if_match: str | None = None) -> Response:
+async def proxy_arrow(
+    client: WorldServiceClient, body: ArrowBody, *, route: str, if_match: str | None = None
+) -> Response:
     """Forward an Arrow plan/apply at the negotiated version and relay the answer.
 
     Raises:
         UpstreamError and the transport errors of the WorldService client;
         WorldServiceBadResponse: a malformed or mis-versioned answer.
     """
-    preferred = preferred_version(body.outgoing.declared_version,
-                                  configured=client.settings.rebalance_schema_version)
+    preferred = preferred_version(
+        body.outgoing.declared_version, configured=client.settings.rebalance_schema_version
+    )
     sent = choose_version(preferred, served=client.known_versions)
     headers = {"content-type": ARROW_STREAM_MEDIA_TYPE, "accept": body.accept}
     if if_match:
         headers["if-match"] = if_match
-    response = await client._request(route, "POST", f"/rebalancing/{route}",
-                                     headers=headers, content=body.encode(sent))
+    response = await client._request(
+        route, "POST", f"/rebalancing/{route}", headers=headers, content=body.encode(sent)
+    )
     if response.status_code >= 400:
         raise upstream_error(response.status_code, error_detail(response.content))
-    passthrough = {name.title(): response.headers[name] for name in PASSTHROUGH_HEADERS
-                   if name in response.headers}
+    passthrough = {
+        name.title(): response.headers[name]
+        for name in PASSTHROUGH_HEADERS
+        if name in response.headers
+    }
     if is_arrow_media_type(response.headers.get("content-type")):
         _check_arrow_answer(response.content, sent=sent)
-        return Response(response.content, media_type=ARROW_STREAM_MEDIA_TYPE,
-                        headers=passthrough)
+        return Response(response.content, media_type=ARROW_STREAM_MEDIA_TYPE, headers=passthrough)
     _, content, _ = parse_served_response(response.content, apply=route == "apply")
     return Response(content, media_type="application/json", headers=passthrough)

@@ -44,15 +44,18 @@ def positions_table(positions: Any) -> Any:
     elif type(positions).__module__.startswith("pandas"):
         table = pa.Table.from_pandas(positions, preserve_index=False)
     else:
-        raise TypeError(f"positions must be a pyarrow Table or a pandas/polars DataFrame, "
-                        f"got {type(positions).__name__}")
+        raise TypeError(
+            f"positions must be a pyarrow Table or a pandas/polars DataFrame, "
+            f"got {type(positions).__name__}"
+        )
     columns: dict[str, Any] = {}
     for name in ARROW_POSITION_COLUMNS:
         if name not in table.column_names:
             continue  # the server answers 422 naming a missing required column
         column = table.column(name)
-        if name in _ID_COLUMNS and (pa.types.is_string(column.type)
-                                    or pa.types.is_large_string(column.type)):
+        if name in _ID_COLUMNS and (
+            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        ):
             column = column.combine_chunks().dictionary_encode()
         columns[name] = column
     return pa.table(columns)
@@ -61,11 +64,19 @@ def positions_table(positions: Any) -> Any:
 def positions_records(positions: Any) -> list[dict[str, Any]]:
     """JSON rows of a pandas DataFrame (the fallback without pyarrow): NaN ids become null."""
     if not hasattr(positions, "to_dict"):
-        raise TypeError("sending a DataFrame without pyarrow needs a pandas DataFrame; "
-                        "install qmtl-rebalancing[arrow] for pyarrow and polars tables")
+        raise TypeError(
+            "sending a DataFrame without pyarrow needs a pandas DataFrame; "
+            "install qmtl-rebalancing[arrow] for pyarrow and polars tables"
+        )
     rows: list[dict[str, Any]] = positions.to_dict("records")
-    return [{k: (None if isinstance(v, float) and math.isnan(v) and k in _ID_COLUMNS else v)
-             for k, v in row.items() if k in ARROW_POSITION_COLUMNS} for row in rows]
+    return [
+        {
+            k: (None if isinstance(v, float) and math.isnan(v) and k in _ID_COLUMNS else v)
+            for k, v in row.items()
+            if k in ARROW_POSITION_COLUMNS
+        }
+        for row in rows
+    ]
 
 
 def arrow_plan_body(fields: Mapping[str, Any], positions: Any) -> bytes:

@@ -62,7 +62,8 @@ class ArrowPlanRequest:
     def full_request(self) -> MultiWorldRebalanceRequest:
         """The request with its positions as ``PositionSlice`` objects (already valid)."""
         rows = self.table.select(
-            [c for c in ARROW_POSITION_COLUMNS if c in self.table.column_names]).to_pylist()
+            [c for c in ARROW_POSITION_COLUMNS if c in self.table.column_names]
+        ).to_pylist()
         positions = [PositionSlice.model_construct(**_as_floats(row)) for row in rows]
         return self.request.model_copy(update={"positions": positions})
 
@@ -100,30 +101,44 @@ def _check_columns(pa: Any, table: Any) -> list[dict[str, Any]]:
     for name in ARROW_POSITION_COLUMNS:
         if name not in table.column_names:
             if name != "venue":
-                errors.append(_column_error(
-                    "missing", name, f"Field required: the Arrow table has no column '{name}'"))
+                errors.append(
+                    _column_error(
+                        "missing", name, f"Field required: the Arrow table has no column '{name}'"
+                    )
+                )
             continue
         kind = table.schema.field(name).type
         if types.is_dictionary(kind):
             kind = kind.value_type
         if name in _NUMBER_COLUMNS:
             if not (types.is_integer(kind) or types.is_floating(kind) or types.is_null(kind)):
-                errors.append(_column_error(
-                    "float_type", name,
-                    f"Input should be a valid number: column '{name}' is {kind}, "
-                    "expected an integer or floating-point column"))
+                errors.append(
+                    _column_error(
+                        "float_type",
+                        name,
+                        f"Input should be a valid number: column '{name}' is {kind}, "
+                        "expected an integer or floating-point column",
+                    )
+                )
         elif not (_string_like(pa, kind) or types.is_null(kind)):
-            errors.append(_column_error(
-                "string_type", name,
-                f"Input should be a valid string: column '{name}' is {kind}, "
-                "expected a string column"))
+            errors.append(
+                _column_error(
+                    "string_type",
+                    name,
+                    f"Input should be a valid string: column '{name}' is {kind}, "
+                    "expected a string column",
+                )
+            )
     return errors
 
 
 def _string_like(pa: Any, kind: Any) -> bool:
     types = pa.types
-    return bool(types.is_string(kind) or types.is_large_string(kind)
-                or getattr(types, "is_string_view", bool)(kind))
+    return bool(
+        types.is_string(kind)
+        or types.is_large_string(kind)
+        or getattr(types, "is_string_view", bool)(kind)
+    )
 
 
 def _dictionary(pa: Any, column: Any) -> Any:
@@ -133,14 +148,14 @@ def _dictionary(pa: Any, column: Any) -> Any:
         if column.num_chunks == 1:
             return column.chunk(0)
         return column.unify_dictionaries().combine_chunks()
-    if not _string_like(pa, column.type) or getattr(pa.types, "is_string_view", bool)(
-            column.type):
+    if not _string_like(pa, column.type) or getattr(pa.types, "is_string_view", bool)(column.type):
         column = column.cast(pa.string())
     return column.combine_chunks().dictionary_encode()
 
 
-def _encode_ids(pa: Any, column: Any, *, name: str
-                ) -> tuple[list[Any], NDArray[np.int64], NDArray[np.bool_]]:
+def _encode_ids(
+    pa: Any, column: Any, *, name: str
+) -> tuple[list[Any], NDArray[np.int64], NDArray[np.bool_]]:
     """Distinct values, one code per row, and the rows to re-validate one by one.
 
     A caller's dictionary may repeat values or hold unused ones; codes are re-mapped onto
@@ -168,16 +183,18 @@ def _encode_ids(pa: Any, column: Any, *, name: str
     return values, codes, suspect
 
 
-def _numbers(pa: Any, column: Any, *, positive: bool
-             ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+def _numbers(
+    pa: Any, column: Any, *, positive: bool
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     as_float = column.cast(pa.float64(), safe=False).combine_chunks()
     if as_float.null_count == 0:  # the usual case: no null bitmap to read or fill
         nulls = np.zeros(len(as_float), dtype=bool)
         values = np.asarray(as_float.to_numpy(zero_copy_only=False), dtype=np.float64)
     else:
         nulls = np.asarray(as_float.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        values = np.asarray(as_float.fill_null(1.0).to_numpy(zero_copy_only=False),
-                            dtype=np.float64)
+        values = np.asarray(
+            as_float.fill_null(1.0).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
     suspect = nulls | ~np.isfinite(values)
     if positive:
         suspect |= ~(values > 0)
@@ -187,8 +204,7 @@ def _numbers(pa: Any, column: Any, *, positive: bool
 def _row_errors(table: Any, rows: NDArray[np.int64]) -> list[dict[str, Any]]:
     present = [c for c in ARROW_POSITION_COLUMNS if c in table.column_names]
     errors: list[dict[str, Any]] = []
-    for index, row in zip(rows.tolist(), table.select(present).take(rows).to_pylist(),
-                          strict=True):
+    for index, row in zip(rows.tolist(), table.select(present).take(rows).to_pylist(), strict=True):
         try:
             PositionSlice.model_validate(row)
         except ValidationError as exc:
@@ -220,9 +236,9 @@ def decode_arrow_request(raw: bytes) -> ArrowPlanRequest:
     try:
         table = pa.ipc.open_stream(raw).read_all()
     except (pa.ArrowException, ValueError, OSError) as exc:
-        raise RequestValidationError([{
-            "type": "arrow_invalid", "loc": ["body"],
-            "msg": f"Invalid Arrow IPC stream: {exc}"}]) from exc
+        raise RequestValidationError(
+            [{"type": "arrow_invalid", "loc": ["body"], "msg": f"Invalid Arrow IPC stream: {exc}"}]
+        ) from exc
     metadata = (table.schema.metadata or {}).get(ARROW_REQUEST_KEY, b"{}")
     errors: list[dict[str, Any]] = []
     request: MultiWorldRebalanceRequest | None = None
@@ -231,9 +247,13 @@ def decode_arrow_request(raw: bytes) -> ArrowPlanRequest:
     except ValidationError as exc:
         errors.extend(validation_errors(exc))
     if request is not None and request.positions:
-        errors.append({"type": "value_error", "loc": ["body", "positions"],
-                       "msg": "positions travel as the Arrow table, not in the "
-                              "qmtl.request metadata"})
+        errors.append(
+            {
+                "type": "value_error",
+                "loc": ["body", "positions"],
+                "msg": "positions travel as the Arrow table, not in the qmtl.request metadata",
+            }
+        )
     column_errors = _check_columns(pa, table)
     if column_errors:
         raise _fail(errors + column_errors)
@@ -241,8 +261,11 @@ def decode_arrow_request(raw: bytes) -> ArrowPlanRequest:
     if "venue" in table.column_names:
         venue = _encode_ids(pa, table.column("venue"), name="venue")
     else:
-        venue = ([None], np.zeros(table.num_rows, dtype=np.int64),
-                 np.zeros(table.num_rows, dtype=bool))
+        venue = (
+            [None],
+            np.zeros(table.num_rows, dtype=np.int64),
+            np.zeros(table.num_rows, dtype=bool),
+        )
     qty, bad_qty = _numbers(pa, table.column("qty"), positive=False)
     mark, bad_mark = _numbers(pa, table.column("mark"), positive=True)
     suspect = bad_qty | bad_mark | venue[2]
@@ -253,11 +276,16 @@ def decode_arrow_request(raw: bytes) -> ArrowPlanRequest:
     if errors or request is None:
         raise _fail(errors)
     book = book_from_columns(
-        worlds=ids["world_id"][0], world=ids["world_id"][1],
-        strategies=ids["strategy_id"][0], strategy=ids["strategy_id"][1],
-        venues=venue[0], venue=venue[1],
-        symbols=ids["symbol"][0], symbol=ids["symbol"][1],
-        qty=qty, mark=mark,
+        worlds=ids["world_id"][0],
+        world=ids["world_id"][1],
+        strategies=ids["strategy_id"][0],
+        strategy=ids["strategy_id"][1],
+        venues=venue[0],
+        venue=venue[1],
+        symbols=ids["symbol"][0],
+        symbol=ids["symbol"][1],
+        qty=qty,
+        mark=mark,
     )
     return ArrowPlanRequest(request=request, book=book, table=table)
 

@@ -36,8 +36,13 @@ from .planning import OFFLOAD_POSITIONS, PlanningService, render_json
 __all__ = ["arrow_envelope", "compute_columns", "encode_arrow_plan", "serve_columns"]
 
 
-def _with_v2(request: MultiWorldRebalanceRequest, response: MultiWorldRebalanceResponse, *,
-             version: int, periods_per_year: float) -> MultiWorldRebalanceResponse:
+def _with_v2(
+    request: MultiWorldRebalanceRequest,
+    response: MultiWorldRebalanceResponse,
+    *,
+    version: int,
+    periods_per_year: float,
+) -> MultiWorldRebalanceResponse:
     # As planning.served_response: the alpha envelope needs only the worlds' scales.
     if version < 2:
         return response
@@ -47,10 +52,12 @@ def _with_v2(request: MultiWorldRebalanceRequest, response: MultiWorldRebalanceR
         raise validation_error(("body", *exc.loc), str(exc)) from exc
     except AlphaInputError as exc:
         raise validation_error(("body", "alpha_series"), f"{exc.field}: {exc}") from exc
-    return response.model_copy(update={
-        "alpha_metrics": envelope,
-        "rebalance_intent": request.rebalance_intent or RebalanceIntent(),
-    })
+    return response.model_copy(
+        update={
+            "alpha_metrics": envelope,
+            "rebalance_intent": request.rebalance_intent or RebalanceIntent(),
+        }
+    )
 
 
 def arrow_envelope(skeleton: MultiWorldRebalanceResponse, version: int) -> dict[str, Any]:
@@ -70,17 +77,25 @@ def encode_arrow_plan(plan: BookPlan, envelope: dict[str, Any]) -> bytes:
     worlds = pa.array(list(plan.scales.worlds), type=pa.string())
     world_index = pa.array(
         np.concatenate([plan.delta_world, np.zeros(n_global, dtype=np.int64)]),
-        mask=np.concatenate([np.zeros(n_world, dtype=bool), np.ones(n_global, dtype=bool)]))
+        mask=np.concatenate([np.zeros(n_world, dtype=bool), np.ones(n_global, dtype=bool)]),
+    )
     key_index = pa.array(np.concatenate([plan.delta_key, plan.global_key]))
     venues = pa.array([venue for venue, _ in plan.keys], type=pa.string())
     symbols = pa.array([symbol for _, symbol in plan.keys], type=pa.string())
     table = pa.table(
-        {"world_id": worlds.take(world_index), "venue": venues.take(key_index),
-         "symbol": symbols.take(key_index),
-         "delta_qty": pa.array(np.concatenate([plan.delta_qty, plan.global_qty]),
-                               type=pa.float64())},
-        metadata={ARROW_RESPONSE_KEY: json.dumps(envelope, separators=(",", ":"),
-                                                 allow_nan=False).encode()},
+        {
+            "world_id": worlds.take(world_index),
+            "venue": venues.take(key_index),
+            "symbol": symbols.take(key_index),
+            "delta_qty": pa.array(
+                np.concatenate([plan.delta_qty, plan.global_qty]), type=pa.float64()
+            ),
+        },
+        metadata={
+            ARROW_RESPONSE_KEY: json.dumps(
+                envelope, separators=(",", ":"), allow_nan=False
+            ).encode()
+        },
     )
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -88,8 +103,14 @@ def encode_arrow_plan(plan: BookPlan, envelope: dict[str, Any]) -> bytes:
     return bytes(sink.getvalue())
 
 
-def compute_columns(request: MultiWorldRebalanceRequest, book: PositionBook, *, version: int,
-                    periods_per_year: float, arrow: bool) -> bytes:
+def compute_columns(
+    request: MultiWorldRebalanceRequest,
+    book: PositionBook,
+    *,
+    version: int,
+    periods_per_year: float,
+    arrow: bool,
+) -> bytes:
     """Plan ``book`` under ``request`` and encode: Arrow (``arrow``) or the JSON document.
 
     Raises:
@@ -99,16 +120,23 @@ def compute_columns(request: MultiWorldRebalanceRequest, book: PositionBook, *, 
     with gc_paused(len(book) > OFFLOAD_POSITIONS):
         planned: ColumnPlan = plan_columns(request, book)
         if arrow:
-            skeleton = _with_v2(request, planned.skeleton, version=version,
-                                periods_per_year=periods_per_year)
+            skeleton = _with_v2(
+                request, planned.skeleton, version=version, periods_per_year=periods_per_year
+            )
             return encode_arrow_plan(planned.plan, arrow_envelope(skeleton, version))
-        response = _with_v2(request, planned.response(), version=version,
-                            periods_per_year=periods_per_year)
+        response = _with_v2(
+            request, planned.response(), version=version, periods_per_year=periods_per_year
+        )
         return render_json(response, version)
 
 
-async def serve_columns(planning: PlanningService, request: MultiWorldRebalanceRequest,
-                        book: PositionBook, *, arrow: bool) -> bytes:
+async def serve_columns(
+    planning: PlanningService,
+    request: MultiWorldRebalanceRequest,
+    book: PositionBook,
+    *,
+    arrow: bool,
+) -> bytes:
     """``POST /rebalancing/plan`` for a columnar body (``request.positions`` is ignored).
 
     Raises:
@@ -121,11 +149,15 @@ async def serve_columns(planning: PlanningService, request: MultiWorldRebalanceR
     periods = planning.settings.periods_per_year
     if len(book) > OFFLOAD_POSITIONS:
         encoded = await anyio.to_thread.run_sync(
-            lambda: compute_columns(effective, book, version=version,
-                                    periods_per_year=periods, arrow=arrow))
+            lambda: compute_columns(
+                effective, book, version=version, periods_per_year=periods, arrow=arrow
+            )
+        )
     else:
-        encoded = compute_columns(effective, book, version=version,
-                                  periods_per_year=periods, arrow=arrow)
-    planning.metrics.plan_served(version=version, mode=effective.mode.value,
-                                 seconds=time.perf_counter() - started)
+        encoded = compute_columns(
+            effective, book, version=version, periods_per_year=periods, arrow=arrow
+        )
+    planning.metrics.plan_served(
+        version=version, mode=effective.mode.value, seconds=time.perf_counter() - started
+    )
     return encoded

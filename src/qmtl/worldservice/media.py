@@ -21,8 +21,7 @@ from qmtl.contracts.errors import PayloadTooLarge, UnsupportedMediaType
 from .arrow_bodies import ArrowPlanRequest, parse_arrow_body
 from .bodies import parse_body
 
-__all__ = ["BodyFormat", "body_format", "check_position_limit", "read_plan_body",
-           "wants_arrow"]
+__all__ = ["BodyFormat", "body_format", "check_position_limit", "read_plan_body", "wants_arrow"]
 
 BodyFormat = Literal["json", "arrow"]
 
@@ -42,7 +41,8 @@ def body_format(content_type: str | None) -> BodyFormat:
     raise UnsupportedMediaType(
         f"Content-Type {media[:100]!r} is not supported: send application/json or "
         f"{ARROW_STREAM_MEDIA_TYPE}",
-        content_type=media[:100], supported=["application/json", ARROW_STREAM_MEDIA_TYPE],
+        content_type=media[:100],
+        supported=["application/json", ARROW_STREAM_MEDIA_TYPE],
     )
 
 
@@ -62,14 +62,15 @@ def check_position_limit(count: int, limit: int) -> None:
     """413 when a body holds more than ``limit`` positions."""
     if count > limit:
         raise PayloadTooLarge(
-            f"{count} positions is over the limit of {limit} "
-            "(worldservice.server.max_positions)",
-            positions=count, limit_positions=limit,
+            f"{count} positions is over the limit of {limit} (worldservice.server.max_positions)",
+            positions=count,
+            limit_positions=limit,
         )
 
 
-async def read_plan_body(raw: bytes, content_type: str | None, *, max_positions: int
-                         ) -> MultiWorldRebalanceRequest | ArrowPlanRequest:
+async def read_plan_body(
+    raw: bytes, content_type: str | None, *, max_positions: int
+) -> MultiWorldRebalanceRequest | ArrowPlanRequest:
     """A validated JSON request, or a decoded Arrow request (positions as columns).
 
     Raises:

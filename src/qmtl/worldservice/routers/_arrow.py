@@ -15,8 +15,12 @@ from ._openapi import json_response
 __all__ = ["arrow_plan"]
 
 
-async def arrow_plan(body: MultiWorldRebalanceRequest | ArrowPlanRequest,
-                     runtime: WorldServiceRuntime, *, arrow: bool) -> Response:
+async def arrow_plan(
+    body: MultiWorldRebalanceRequest | ArrowPlanRequest,
+    runtime: WorldServiceRuntime,
+    *,
+    arrow: bool,
+) -> Response:
     """Plan a columnar body, or a JSON body whose caller asked for Arrow."""
     if isinstance(body, ArrowPlanRequest):
         request, book = body.request, body.book
