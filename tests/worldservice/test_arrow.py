@@ -344,3 +344,27 @@ async def test_caller_dictionaries_with_repeats_unused_and_null_entries(sqlite_d
         (["body", "positions", 1, "world_id"], "value_error"),
         (["body", "positions", 2, "world_id"], "string_type"),
     ]
+
+
+async def test_duplicate_columns_and_dictionary_numbers(sqlite_dsn: str) -> None:
+    request = body()
+    fields = {k: v for k, v in request.items() if k != "positions"}
+    table = pa.Table.from_pylist(request["positions"])
+    doubled = table.append_column("mark", pa.array([1.0, 2.0, 3.0]))
+    coded = table.set_column(
+        table.column_names.index("mark"),
+        "mark",
+        pa.array([60000, 60000, 3000], type=pa.int32()).dictionary_encode(),
+    )
+    async with running(make_settings(sqlite_dsn)) as ws:
+        expected = await ws.client.post("/rebalancing/plan", json=request)
+        refused = await ws.client.post(
+            "/rebalancing/plan", content=encode_arrow_request(doubled, fields), headers=ARROW
+        )
+        decoded = await ws.client.post(
+            "/rebalancing/plan", content=encode_arrow_request(coded, fields), headers=ARROW
+        )
+    assert refused.status_code == 422
+    assert [e["loc"] for e in refused.json()["detail"]] == [["body", "positions", "mark"]]
+    assert decoded.status_code == 200, decoded.text
+    assert decoded.json() == expected.json()

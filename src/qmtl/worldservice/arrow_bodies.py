@@ -107,6 +107,14 @@ def _check_columns(pa: Any, table: Any) -> list[dict[str, Any]]:
                     )
                 )
             continue
+        copies = len(table.schema.get_all_field_indices(name))
+        if copies > 1:
+            errors.append(
+                _column_error(
+                    "value_error", name, f"the Arrow table has {copies} columns named '{name}'"
+                )
+            )
+            continue
         kind = table.schema.field(name).type
         if types.is_dictionary(kind):
             kind = kind.value_type
@@ -186,6 +194,10 @@ def _encode_ids(
 def _numbers(
     pa: Any, column: Any, *, positive: bool
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    if pa.types.is_dictionary(column.type):  # numbers sent as a dictionary: decode first
+        column = pa.chunked_array(
+            [chunk.dictionary_decode() for chunk in column.chunks], type=column.type.value_type
+        )
     as_float = column.cast(pa.float64(), safe=False).combine_chunks()
     if as_float.null_count == 0:  # the usual case: no null bitmap to read or fill
         nulls = np.zeros(len(as_float), dtype=bool)
