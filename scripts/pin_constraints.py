@@ -31,6 +31,7 @@ def compile_pins() -> list[str]:
             # the non-default groups are pinned too: CI installs them with the same pins
             "--group",
             "parity",
+            "--all-extras",
             "--python-version",
             "3.11",
             "--no-header",

@@ -10,14 +10,19 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from qmtl.contracts import MultiWorldRebalanceRequest
+from qmtl.contracts import (
+    ARROW_STREAM_MEDIA_TYPE,
+    MultiWorldRebalanceRequest,
+    is_arrow_media_type,
+)
+from qmtl.contracts.errors import UnsupportedMediaType
 from qmtl.web.bodies import parse_json
 from qmtl.web.openapi import json_body
 
 from .outgoing import OutgoingRequest, RequestEnvelope
 
 __all__ = ["REQUEST_BODY_OPENAPI", "FullBody", "ProxyBody", "parse_envelope",
-           "parse_full"]
+           "parse_full", "refuse_arrow"]
 
 REQUEST_BODY_OPENAPI: dict[str, Any] = json_body(MultiWorldRebalanceRequest)
 """``openapi_extra`` documenting the body that :data:`FullBody`/:data:`ProxyBody` parse."""
@@ -31,12 +36,25 @@ def _envelope(raw: bytes) -> RequestEnvelope:
     return RequestEnvelope.model_validate_json(raw or b"null")
 
 
+def refuse_arrow(request: Request) -> None:
+    """415 for an Arrow IPC body where the gateway reads JSON only (execute; plan and apply
+    take Arrow through ``arrow_proxy``) — a clear refusal instead of a JSON parse error."""
+    # --- Arrow IPC (h/arrow) ---
+    if is_arrow_media_type(request.headers.get("content-type")):
+        raise UnsupportedMediaType(
+            f"this route reads application/json only; {ARROW_STREAM_MEDIA_TYPE} is taken by "
+            "/rebalancing/plan and /rebalancing/apply",
+            content_type=ARROW_STREAM_MEDIA_TYPE, supported=["application/json"])
+
+
 async def parse_full(request: Request) -> OutgoingRequest:
     """The body validated in full (execute needs the positions).
 
     Raises:
+        UnsupportedMediaType: an Arrow body (415).
         RequestValidationError: invalid JSON or invalid fields (422 list form).
     """
+    refuse_arrow(request)
     raw = await request.body()
     return OutgoingRequest.from_model(raw, await parse_json(raw, _validate))
 
@@ -45,8 +63,10 @@ async def parse_envelope(request: Request) -> OutgoingRequest:
     """Only the envelope (plan/apply proxy: the WorldService validates the rest).
 
     Raises:
+        UnsupportedMediaType: an Arrow body (415).
         RequestValidationError: not a JSON object, or an invalid ``schema_version``/``run_id``.
     """
+    refuse_arrow(request)
     raw = await request.body()
     return OutgoingRequest.from_envelope(raw, await parse_json(raw, _envelope))
 

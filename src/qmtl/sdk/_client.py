@@ -20,8 +20,14 @@ from typing import Any
 
 import httpx
 
-from qmtl.contracts import MultiWorldRebalanceRequest
+from qmtl.contracts import (
+    ARROW_STREAM_MEDIA_TYPE,
+    MultiWorldRebalanceRequest,
+    decode_arrow_plan,
+    require_pyarrow,
+)
 
+from ._arrow import arrow_available, arrow_plan_body, positions_records, positions_table
 from ._capabilities import Capabilities, GatewayHealthView, parse_health
 from ._errors import GatewayError, GatewayHTTPError, GatewayUnavailable, error_code
 from ._events import EventStream, ReconnectPolicy
@@ -63,6 +69,18 @@ def request_body(request: RequestLike) -> dict[str, Any]:
     raise TypeError(
         f"request must be a MultiWorldRebalanceRequest or a mapping, got {type(request).__name__}"
     )
+
+
+def _raise_http_error(response: httpx.Response, payload: Any) -> None:
+    detail = payload.get("detail", payload) if isinstance(payload, dict) else None
+    if detail is None:
+        detail = response.text.strip() or response.reason_phrase
+    raise GatewayHTTPError(response.status_code, error_code(response.status_code, detail),
+                           detail)
+
+
+def _rows_table(rows: list[dict[str, Any]]) -> Any:
+    return require_pyarrow().Table.from_pylist(rows)
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:
@@ -154,48 +172,61 @@ class GatewayClient(ReadsMixin):
     async def _call(self, method: str, path: str, *, body: Any = None,
                     params: Mapping[str, str] | None = None,
                     headers: Mapping[str, str] | None = None,
-                    accept_statuses: Sequence[int] = ()) -> tuple[int, dict[str, Any]]:
+                    accept_statuses: Sequence[int] = (),
+                    content: bytes | None = None) -> tuple[int, dict[str, Any]]:
         """Send one request; returns (status, JSON object) (see :meth:`_exchange`)."""
         status, payload, _ = await self._exchange(method, path, body=body, params=params,
                                                   headers=headers,
-                                                  accept_statuses=accept_statuses)
+                                                  accept_statuses=accept_statuses,
+                                                  content=content)
         return status, payload
 
     async def _exchange(self, method: str, path: str, *, body: Any = None,
                         params: Mapping[str, str] | None = None,
                         headers: Mapping[str, str] | None = None,
-                        accept_statuses: Sequence[int] = ()
+                        accept_statuses: Sequence[int] = (),
+                        content: bytes | None = None
                         ) -> tuple[int, dict[str, Any], httpx.Headers]:
-        """Send one request; returns (status, JSON object, response headers).
+        """Send one request (``body`` as JSON, or raw ``content``); returns (status, JSON
+        object, response headers).
 
         Raises:
             GatewayUnavailable: a transport error (connect, timeout, protocol).
             GatewayHTTPError: an error status not in ``accept_statuses``.
             GatewayError: a success (or accepted) answer that is not a JSON object.
         """
-        client = self._client()
         url = f"{self.base_url}{path}"
-        try:
-            response = await client.request(method, path, json=body, params=params,
-                                            headers=headers)
-        except httpx.TransportError as exc:
-            raise GatewayUnavailable(url, _describe_transport_error(exc)) from exc
-        logger.debug("%s %s -> %s", method, url, response.status_code)
+        response = await self._send(method, path, body=body, params=params, headers=headers,
+                                    content=content)
         try:
             payload = response.json()
         except ValueError:
             payload = None
         if response.is_error and response.status_code not in accept_statuses:
-            detail = payload.get("detail", payload) if isinstance(payload, dict) else None
-            if detail is None:
-                detail = response.text.strip() or response.reason_phrase
-            raise GatewayHTTPError(response.status_code, error_code(response.status_code, detail),
-                                   detail)
+            _raise_http_error(response, payload)
         if not isinstance(payload, dict):
             raise GatewayError(
                 f"{method} {url} answered HTTP {response.status_code} without a JSON object"
             )
         return response.status_code, payload, response.headers
+
+    async def _send(self, method: str, path: str, *, body: Any = None,
+                    params: Mapping[str, str] | None = None,
+                    headers: Mapping[str, str] | None = None,
+                    content: bytes | None = None) -> httpx.Response:
+        client = self._client()
+        try:
+            if content is not None:
+                response = await client.request(method, path, content=content, params=params,
+                                                headers=headers)
+            else:
+                response = await client.request(method, path, json=body, params=params,
+                                                headers=headers)
+        except httpx.TransportError as exc:
+            raise GatewayUnavailable(f"{self.base_url}{path}",
+                                     _describe_transport_error(exc)) from exc
+        logger.debug("%s %s%s -> %s", method, self.base_url, path, response.status_code)
+        return response
 
     async def _post(self, path: str, *, body: Any, params: Mapping[str, str] | None = None,
                     headers: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -253,13 +284,16 @@ class GatewayClient(ReadsMixin):
             self._caps_at = self._clock()
             return caps
 
-    async def plan(self, request: RequestLike, *, schema_version: int | None = None
-                   ) -> dict[str, Any]:
+    async def plan(self, request: RequestLike, *, schema_version: int | None = None,
+                   positions: Any = None) -> dict[str, Any]:
         """``POST /rebalancing/plan``; returns the plan document as served.
 
         Args:
             request: the request (model or mapping).
             schema_version: overrides the request's ``schema_version`` when given.
+            positions: a pyarrow Table or a pandas/polars DataFrame replacing
+                ``request.positions``; sent as Arrow IPC when pyarrow is installed
+                (docs/arrow.md), else a pandas DataFrame is sent as JSON rows.
 
         Raises:
             GatewayHTTPError: 4xx/5xx (e.g. 501 ``E_REBALANCE_MODE_UNSUPPORTED``).
@@ -268,7 +302,58 @@ class GatewayClient(ReadsMixin):
         body = request_body(request)
         if schema_version is not None:
             body["schema_version"] = schema_version
-        return await self._post("/rebalancing/plan", body=body)
+        if positions is None:
+            return await self._post("/rebalancing/plan", body=body)
+        # --- Arrow IPC (h/arrow) ---
+        if not arrow_available():
+            body["positions"] = positions_records(positions)
+            return await self._post("/rebalancing/plan", body=body)
+        try:
+            _, payload = await self._call(
+                "POST", "/rebalancing/plan", content=arrow_plan_body(body, positions),
+                headers={"content-type": ARROW_STREAM_MEDIA_TYPE})
+        except GatewayHTTPError as exc:
+            if exc.status_code != 415:
+                raise
+            # A gateway that does not take Arrow: the same positions as JSON rows.
+            logger.info("%s refused Arrow IPC (415); sending the positions as JSON",
+                        self.base_url)
+            body["positions"] = positions_table(positions).to_pylist()
+            return await self._post("/rebalancing/plan", body=body)
+        return payload
+
+    async def plan_table(self, request: RequestLike, *, positions: Any = None,
+                         schema_version: int | None = None) -> tuple[Any, dict[str, Any]]:
+        """``POST /rebalancing/plan`` answered in Arrow: (deltas table, envelope).
+
+        The table has ``world_id`` (null on global rows), ``venue``, ``symbol``,
+        ``delta_qty``; the envelope is the JSON document without its delta lists
+        (docs/arrow.md). ``positions`` (a table or DataFrame) replaces
+        ``request.positions``; needs pyarrow.
+
+        Raises:
+            UnsupportedMediaType: pyarrow is not installed.
+            GatewayHTTPError, GatewayUnavailable: as :meth:`plan`.
+            GatewayError: the answer is not an Arrow plan.
+        """
+        body = request_body(request)
+        if schema_version is not None:
+            body["schema_version"] = schema_version
+        rows = positions if positions is not None else _rows_table(body.get("positions", []))
+        response = await self._send(
+            "POST", "/rebalancing/plan", content=arrow_plan_body(body, rows),
+            headers={"content-type": ARROW_STREAM_MEDIA_TYPE,
+                     "accept": ARROW_STREAM_MEDIA_TYPE})
+        if response.is_error:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+            _raise_http_error(response, payload)
+        try:
+            return decode_arrow_plan(response.content)
+        except ValueError as exc:
+            raise GatewayError(f"POST {self.base_url}/rebalancing/plan: {exc}") from exc
 
     async def apply(self, request: RequestLike, *, run_id: str | None = None,
                     if_match: str | None = None) -> dict[str, Any]:

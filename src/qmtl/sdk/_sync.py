@@ -51,9 +51,17 @@ class SyncGatewayClient:
         """See :meth:`GatewayClient.capabilities`."""
         return self._run(self._client.capabilities(refresh=refresh))
 
-    def plan(self, request: RequestLike, *, schema_version: int | None = None) -> dict[str, Any]:
+    def plan(self, request: RequestLike, *, schema_version: int | None = None,
+             positions: Any = None) -> dict[str, Any]:
         """See :meth:`GatewayClient.plan`."""
-        return self._run(self._client.plan(request, schema_version=schema_version))
+        return self._run(self._client.plan(request, schema_version=schema_version,
+                                           positions=positions))
+
+    def plan_table(self, request: RequestLike, *, positions: Any = None,
+                   schema_version: int | None = None) -> tuple[Any, dict[str, Any]]:
+        """See :meth:`GatewayClient.plan_table`."""
+        return self._run(self._client.plan_table(request, positions=positions,
+                                                 schema_version=schema_version))
 
     def apply(self, request: RequestLike, *, run_id: str | None = None,
               if_match: str | None = None) -> dict[str, Any]:

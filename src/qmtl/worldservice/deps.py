@@ -8,14 +8,15 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from qmtl.contracts import AllocationUpsert, MultiWorldRebalanceRequest
-from qmtl.contracts.errors import PayloadTooLarge
 from qmtl.controlbus import ControlBus
 
 from .allocations import AllocationService
 from .apply import ApplyService
+from .arrow_bodies import ArrowPlanRequest
 from .bodies import parse_body
 from .config import WorldServiceSettings
 from .health import HealthService
+from .media import read_plan_body
 from .metrics import WorldServiceMetrics
 from .planning import PlanningService
 from .reads import ReadService
@@ -25,6 +26,7 @@ from .store.database import Database
 __all__ = [
     "AllocationBody",
     "IfMatch",
+    "PlanBody",
     "RebalanceBody",
     "Runtime",
     "WorldServiceRuntime",
@@ -59,16 +61,18 @@ Runtime = Annotated[WorldServiceRuntime, Depends(get_runtime)]
 
 
 async def rebalance_body(request: Request, runtime: Runtime) -> MultiWorldRebalanceRequest:
-    """The validated plan/apply body; 413 when it holds more than ``max_positions``."""
-    body = await parse_body(await request.body(), MultiWorldRebalanceRequest)
-    limit = runtime.settings.max_positions
-    if len(body.positions) > limit:
-        raise PayloadTooLarge(
-            f"{len(body.positions)} positions is over the limit of {limit} "
-            "(worldservice.server.max_positions)",
-            positions=len(body.positions), limit_positions=limit,
-        )
-    return body
+    """The validated plan/apply body (JSON, or Arrow IPC: ``media``); 413 when it holds
+    more than ``max_positions``; 415 for another ``Content-Type``."""
+    body = await plan_body(request, runtime)
+    # --- Arrow IPC (h/arrow): apply records wire models, so Arrow rows become models here.
+    return body.full_request() if isinstance(body, ArrowPlanRequest) else body
+
+
+async def plan_body(request: Request, runtime: Runtime
+                    ) -> MultiWorldRebalanceRequest | ArrowPlanRequest:
+    """Plan body: a JSON request, or an Arrow request whose positions stay columns."""
+    return await read_plan_body(await request.body(), request.headers.get("content-type"),
+                                max_positions=runtime.settings.max_positions)
 
 
 async def allocation_body(request: Request) -> AllocationUpsert:
@@ -76,5 +80,6 @@ async def allocation_body(request: Request) -> AllocationUpsert:
 
 
 RebalanceBody = Annotated[MultiWorldRebalanceRequest, Depends(rebalance_body)]
+PlanBody = Annotated[MultiWorldRebalanceRequest | ArrowPlanRequest, Depends(plan_body)]
 AllocationBody = Annotated[AllocationUpsert, Depends(allocation_body)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]

@@ -15,7 +15,8 @@ from qmtl.contracts import (
 from qmtl.contracts import errors as E
 from qmtl.web.errors import error_responses
 
-from ..bodies import REQUEST_BODY_OPENAPI, FullBody, ProxyBody
+from ..arrow_proxy import ArrowBody, PlanProxyBody, proxy_arrow
+from ..bodies import REQUEST_BODY_OPENAPI, FullBody
 from ..deps import StateDep
 from ..execute import ExecuteFlags, allow_live_header
 from ..served import WorldServiceBadResponse
@@ -29,6 +30,7 @@ _UPSTREAM = (
     E.SchemaVersionRequired, E.Unauthorized, E.PayloadTooLarge, E.OverlayConfigRequired,
     E.OverlayConfigInvalid, E.RebalanceModeUnsupported, E.WorldServiceUnavailable,
     E.WorldServiceTimeout, E.WorldServiceError, WorldServiceBadResponse,
+    E.UnsupportedMediaType,
 )
 
 
@@ -44,9 +46,11 @@ def _proxied(result: PlanResult) -> Response:
     responses={200: {"model": MultiWorldRebalanceResponse},
                **error_responses(*_UPSTREAM, E.PlanInputInvalid)},
 )
-async def plan(request: ProxyBody, state: StateDep) -> Response:
+async def plan(request: PlanProxyBody, state: StateDep) -> Response:
     """The WorldService's plan at the best version both sides serve; WorldService errors
     come back with their status and detail unchanged."""
+    if isinstance(request, ArrowBody):  # --- Arrow IPC (h/arrow) ---
+        return await proxy_arrow(state.client, request, route="plan")
     return _proxied(await state.client.post_rebalance_plan(request))
 
 
@@ -58,10 +62,12 @@ async def plan(request: ProxyBody, state: StateDep) -> Response:
                **error_responses(*_UPSTREAM, E.PlanInputInvalid, E.RunIdConflict,
                                  E.EtagMismatch, E.StoreUnavailable)},
 )
-async def apply(request: ProxyBody, state: StateDep,
+async def apply(request: PlanProxyBody, state: StateDep,
                 if_match: Annotated[str | None, Header()] = None) -> Response:
     """Record the plan at the WorldService; ``If-Match`` is passed on and
     ``Idempotent-Replayed``/``ETag`` come back."""
+    if isinstance(request, ArrowBody):  # --- Arrow IPC (h/arrow) ---
+        return await proxy_arrow(state.client, request, route="apply", if_match=if_match)
     return _proxied(await state.client.post_rebalance_apply(request, if_match=if_match))
 
 

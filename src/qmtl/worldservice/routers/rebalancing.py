@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 
 from qmtl.contracts import ApplyResponse, MultiWorldRebalanceRequest, MultiWorldRebalanceResponse
 from qmtl.contracts.errors import (
@@ -16,19 +18,23 @@ from qmtl.contracts.errors import (
     SchemaVersionRequired,
     StoreUnavailable,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from qmtl.web.errors import error_responses
 from qmtl.web.openapi import json_body
 
-from ..deps import IfMatch, RebalanceBody, Runtime
+from ..arrow_bodies import ArrowPlanRequest
+from ..deps import IfMatch, PlanBody, RebalanceBody, Runtime
 from ..etags import etag_header
+from ..media import wants_arrow
+from ._arrow import arrow_plan
 from ._openapi import json_response
 
 router = APIRouter(prefix="/rebalancing", tags=["rebalancing"])
 
 _PLAN_ERRORS = (SchemaVersionRequired, Unauthorized, PayloadTooLarge, OverlayConfigRequired,
                 OverlayConfigInvalid, PlanInputInvalid, RebalanceModeUnsupported,
-                StoreUnavailable)
+                StoreUnavailable, UnsupportedMediaType)
 
 
 @router.post(
@@ -41,7 +47,12 @@ _PLAN_ERRORS = (SchemaVersionRequired, Unauthorized, PayloadTooLarge, OverlayCon
                **error_responses(*_PLAN_ERRORS)},
     openapi_extra=json_body(MultiWorldRebalanceRequest),
 )
-async def plan(body: RebalanceBody, runtime: Runtime) -> Response:
+async def plan(body: PlanBody, runtime: Runtime,
+               accept: Annotated[str | None, Header(include_in_schema=False)] = None
+               ) -> Response:
+    # --- Arrow IPC (h/arrow): columnar bodies and Arrow answers take the columns path.
+    if isinstance(body, ArrowPlanRequest) or wants_arrow(accept):
+        return await arrow_plan(body, runtime, arrow=wants_arrow(accept))
     served = await runtime.planning.plan(body)
     return json_response(served.encoded)
 

@@ -1,0 +1,85 @@
+"""Request and response media types of plan and apply: JSON, or Arrow IPC (docs/arrow.md).
+
+``Content-Type`` absent, ``application/json`` or any ``…+json`` is JSON;
+``application/vnd.apache.arrow.stream`` is Arrow; anything else is a 415
+``E_UNSUPPORTED_MEDIA_TYPE`` (so is Arrow when pyarrow is not installed). ``Accept`` only
+switches the plan response to Arrow when it names the Arrow type; anything else gets JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from qmtl.contracts import (
+    ARROW_STREAM_MEDIA_TYPE,
+    MultiWorldRebalanceRequest,
+    is_arrow_media_type,
+    require_pyarrow,
+)
+from qmtl.contracts.errors import PayloadTooLarge, UnsupportedMediaType
+
+from .arrow_bodies import ArrowPlanRequest, parse_arrow_body
+from .bodies import parse_body
+
+__all__ = ["BodyFormat", "body_format", "check_position_limit", "read_plan_body", "wants_arrow"]
+
+BodyFormat = Literal["json", "arrow"]
+
+
+def body_format(content_type: str | None) -> BodyFormat:
+    """The format of a request body from its ``Content-Type``.
+
+    Raises:
+        UnsupportedMediaType: neither JSON nor Arrow, or Arrow without pyarrow.
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media in ("", "application/json") or media.endswith("+json"):
+        return "json"
+    if is_arrow_media_type(media):
+        require_pyarrow()
+        return "arrow"
+    raise UnsupportedMediaType(
+        f"Content-Type {media[:100]!r} is not supported: send application/json or "
+        f"{ARROW_STREAM_MEDIA_TYPE}",
+        content_type=media[:100],
+        supported=["application/json", ARROW_STREAM_MEDIA_TYPE],
+    )
+
+
+def wants_arrow(accept: str | None) -> bool:
+    """True when ``Accept`` asks for the Arrow stream (pyarrow must then be installed).
+
+    Raises:
+        UnsupportedMediaType: Arrow asked for and pyarrow is not installed.
+    """
+    if not is_arrow_media_type(accept):
+        return False
+    require_pyarrow()
+    return True
+
+
+def check_position_limit(count: int, limit: int) -> None:
+    """413 when a body holds more than ``limit`` positions."""
+    if count > limit:
+        raise PayloadTooLarge(
+            f"{count} positions is over the limit of {limit} (worldservice.server.max_positions)",
+            positions=count,
+            limit_positions=limit,
+        )
+
+
+async def read_plan_body(
+    raw: bytes, content_type: str | None, *, max_positions: int
+) -> MultiWorldRebalanceRequest | ArrowPlanRequest:
+    """A validated JSON request, or a decoded Arrow request (positions as columns).
+
+    Raises:
+        UnsupportedMediaType: 415; RequestValidationError: 422; PayloadTooLarge: 413.
+    """
+    if body_format(content_type) == "arrow":
+        columns = await parse_arrow_body(raw)
+        check_position_limit(len(columns), max_positions)
+        return columns
+    body = await parse_body(raw, MultiWorldRebalanceRequest)
+    check_position_limit(len(body.positions), max_positions)
+    return body
