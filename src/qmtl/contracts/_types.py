@@ -6,6 +6,7 @@ Every number on the wire is a finite JSON number (SPEC 2): the aliases below are
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -21,17 +22,32 @@ __all__ = [
     "Symbol",
     "Venue",
     "WorldId",
+    "check_identifier",
 ]
 
 
-def _non_blank(value: str) -> str:
+# C0/C1 control characters, DEL, the Unicode line/paragraph separators and lone surrogates
+# (which no database or log line can carry: PostgreSQL refuses NUL in text).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def check_identifier(value: str) -> str:
+    """``value`` if it is non-blank printable text without control characters.
+
+    :raises ValueError: blank, or a control character (NUL, tab, newline, DEL...).
+    """
+    # str.isprintable() is one C pass and true for nearly every real id; only the rest
+    # pays for the exact rule (non-ASCII spaces and marks are allowed).
+    if not value.isprintable() and _UNPRINTABLE.search(value):
+        raise ValueError("must be printable text without control characters")
     if not value.strip():
         raise ValueError("must be a non-empty string")
     return value
 
 
-Identifier = Annotated[str, Field(strict=True, min_length=1), AfterValidator(_non_blank)]
-"""A non-empty, non-blank string."""
+Identifier = Annotated[str, Field(strict=True, min_length=1), AfterValidator(check_identifier)]
+"""Non-blank printable text without control characters (SPEC 2): world, strategy, symbol,
+venue and run ids, and the keys of every map keyed by them."""
 
 WorldId = Identifier
 StrategyId = Identifier

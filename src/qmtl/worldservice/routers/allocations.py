@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AfterValidator
 
-from qmtl.contracts import AllocationState, AllocationUpsert
+from qmtl.contracts import AllocationState, AllocationUpsert, check_identifier
 from qmtl.contracts.errors import (
     EtagMismatch,
     NotFound,
@@ -23,6 +24,10 @@ from ._openapi import json_response
 
 router = APIRouter(prefix="/allocations", tags=["allocations"])
 
+# The body's id rule (SPEC 2): a NUL would reach the database as a 503.
+WorldIdQuery = Annotated[Annotated[str, AfterValidator(check_identifier)] | None,
+                         Query(min_length=1)]
+
 
 @router.get(
     "",
@@ -32,7 +37,7 @@ router = APIRouter(prefix="/allocations", tags=["allocations"])
                **error_responses(Unauthorized, NotFound, StoreUnavailable)},
 )
 async def get_allocations(
-    runtime: Runtime, world_id: Annotated[str | None, Query(min_length=1)] = None
+    runtime: Runtime, world_id: WorldIdQuery = None
 ) -> Response:
     state = await runtime.allocations.get(world_id=world_id)
     return json_response(state.model_dump_json().encode(),
