@@ -174,3 +174,33 @@ BIG_POSITIONS = [
     {"world_id": "w1", "strategy_id": "s1", "symbol": f"SYM{i}", "qty": 1.0, "mark": 10.0}
     for i in range(40)
 ]
+
+
+async def test_null_optional_fields_mean_absent(sqlite_dsn: str) -> None:
+    # SPEC 2: older clients serialise unset fields as null; each is planned as if absent.
+    overlay = {"instrument_by_world": {"w1": "ES", "w2": "ES"}, "price_by_symbol": {"ES": 5000.0}}
+    nulls = {"positions": None, "strategy_alloc_before_total": None,
+             "strategy_alloc_after_total": None, "min_trade_notional": None,
+             "lot_size_by_symbol": None, "mode": None, "overlay": None, "run_id": None,
+             "schema_version": None, "rebalance_intent": None, "alpha_series": None}
+    scaling = body()
+    with_nulls = {**scaling, **nulls, "positions": scaling["positions"]}
+    overlay_absent = body(mode="overlay", overlay=overlay)
+    overlay_null = body(mode="overlay", overlay={**overlay, "min_order_notional": None})
+    v2_nulls = body(schema_version=2, rebalance_intent={"meta": None},
+                    alpha_series={"per_world": None, "per_strategy": None})
+    async with running(make_settings(sqlite_dsn, compat_rebalance_v2=True)) as ws:
+        post = ws.client.post
+        pairs = [
+            (await post("/rebalancing/plan", json=scaling),
+             await post("/rebalancing/plan", json=with_nulls)),
+            (await post("/rebalancing/plan", json=overlay_absent),
+             await post("/rebalancing/plan", json=overlay_null)),
+            (await post("/rebalancing/plan", json=body(schema_version=2)),
+             await post("/rebalancing/plan", json=v2_nulls)),
+            (await post("/rebalancing/plan", json=body(positions=[])),
+             await post("/rebalancing/plan", json=body(positions=[]) | {"positions": None})),
+        ]
+    for absent, null in pairs:
+        assert absent.status_code == null.status_code == 200, (absent.text, null.text)
+        assert absent.json() == null.json()
