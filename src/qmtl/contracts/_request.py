@@ -74,6 +74,25 @@ class PositionSlice(_WireModel):
     venue: Identifier | None = None
 
 
+def _finite_json(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` unchanged when every number in it, at any depth, is finite.
+
+    Iterative (no recursion limit to hit); the JSON parser already bounds the depth.
+
+    :raises ValueError: naming the path of the first NaN/Infinity (``meta.a[0].b``).
+    """
+    stack: list[tuple[str, Any]] = [("meta", meta)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{path} is {value!r}: every number on the wire must be finite")
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{key}", item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    return meta
+
+
 def _null_as(default: Callable[[], Any]) -> AfterValidator:
     return AfterValidator(lambda value: default() if value is None else value)
 
@@ -97,7 +116,7 @@ else:
     _PriceMap = Annotated[dict[Symbol, PositiveFloat] | None, _null_as(dict)]
     _MinOrderNotional = Annotated[NonNegativeFloat | None, _null_as(float)]
     # Responses echo the intent: never null there (the serialised schema says so).
-    _Meta = Annotated[dict[str, Any] | None, _null_as(dict),
+    _Meta = Annotated[dict[str, Any] | None, _null_as(dict), AfterValidator(_finite_json),
                       PlainSerializer(lambda meta: meta, return_type=dict[str, Any])]
     _SeriesByWorld = Annotated[dict[WorldId, "Series"] | None, _null_as(dict)]
     _SeriesByStrategy = Annotated[dict[StrategyId, dict[WorldId, "Series"]] | None,
@@ -113,7 +132,10 @@ class OverlayConfig(_WireModel):
 
 
 class RebalanceIntent(BaseModel):
-    """Caller metadata echoed by v2 responses and events (ticket, rollout label...)."""
+    """Caller metadata echoed by v2 responses and events (ticket, rollout label...).
+
+    ``meta`` is free-form JSON, but its numbers must be finite at any depth (SPEC 2).
+    """
 
     model_config = ConfigDict(extra="ignore")
 
