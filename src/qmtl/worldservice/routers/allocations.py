@@ -10,6 +10,7 @@ from pydantic import AfterValidator
 from qmtl.contracts import AllocationState, AllocationUpsert, check_identifier
 from qmtl.contracts.errors import (
     EtagMismatch,
+    InputNotStorable,
     NotFound,
     RunIdConflict,
     StoreUnavailable,
@@ -49,7 +50,8 @@ async def get_allocations(
     summary="Merge world allocations into the stored state (If-Match, run_id idempotency)",
     response_class=Response,
     responses={200: {"model": AllocationState},
-               **error_responses(Unauthorized, RunIdConflict, EtagMismatch, StoreUnavailable)},
+               **error_responses(Unauthorized, RunIdConflict, EtagMismatch, StoreUnavailable,
+                                 InputNotStorable)},
     openapi_extra=json_body(AllocationUpsert),
 )
 async def upsert_allocations(body: AllocationBody, runtime: Runtime,
