@@ -25,8 +25,13 @@ from qmtl.contracts import (
 MINIMAL: dict[type[BaseModel], dict[str, Any]] = {
     MultiWorldRebalanceRequest: {"total_equity": 1000.0, "world_alloc_after": {"w1": 0.5}},
     MultiWorldRebalanceRequestV1: {"total_equity": 1000.0, "world_alloc_after": {"w1": 0.5}},
-    PositionSlice: {"world_id": "w1", "strategy_id": "s1", "symbol": "BTC", "qty": 1.0,
-                    "mark": 100.0},
+    PositionSlice: {
+        "world_id": "w1",
+        "strategy_id": "s1",
+        "symbol": "BTC",
+        "qty": 1.0,
+        "mark": 100.0,
+    },
     OverlayConfig: {},
     RebalanceIntent: {},
     Series: {},
@@ -45,13 +50,18 @@ OPTIONAL_FIELDS = [
 def test_every_request_model_has_optional_fields_listed() -> None:
     names = {f"{model.__name__}.{name}" for model, name in OPTIONAL_FIELDS}
     # The fields the attack found refusing null, among the others.
-    assert {"OverlayConfig.min_order_notional", "MultiWorldRebalanceRequest.positions",
-            "MultiWorldRebalanceRequest.mode", "RebalanceIntent.meta",
-            "AlphaSeries.per_world"} <= names
+    assert {
+        "OverlayConfig.min_order_notional",
+        "MultiWorldRebalanceRequest.positions",
+        "MultiWorldRebalanceRequest.mode",
+        "RebalanceIntent.meta",
+        "AlphaSeries.per_world",
+    } <= names
 
 
-@pytest.mark.parametrize(("model", "name"), OPTIONAL_FIELDS,
-                         ids=[f"{m.__name__}.{n}" for m, n in OPTIONAL_FIELDS])
+@pytest.mark.parametrize(
+    ("model", "name"), OPTIONAL_FIELDS, ids=[f"{m.__name__}.{n}" for m, n in OPTIONAL_FIELDS]
+)
 def test_null_means_absent(model: type[BaseModel], name: str) -> None:
     absent = model.model_validate_json(json.dumps(MINIMAL[model]))
     null = model.model_validate_json(json.dumps({**MINIMAL[model], name: None}))
@@ -62,7 +72,8 @@ def test_null_means_absent(model: type[BaseModel], name: str) -> None:
 def test_overlay_min_order_notional_null_is_zero() -> None:
     overlay = OverlayConfig.model_validate_json(
         '{"instrument_by_world": {"w1": "ES"}, "price_by_symbol": {"ES": 10},'
-        ' "min_order_notional": null}')
+        ' "min_order_notional": null}'
+    )
     assert overlay.min_order_notional == 0.0
 
 
@@ -81,10 +92,12 @@ SCHEMA_OF = {
 }
 
 
-@pytest.mark.parametrize(("model", "name"), OPTIONAL_FIELDS,
-                         ids=[f"{m.__name__}.{n}" for m, n in OPTIONAL_FIELDS])
-def test_the_json_schemas_declare_null_for_optional_fields(model: type[BaseModel],
-                                                           name: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "name"), OPTIONAL_FIELDS, ids=[f"{m.__name__}.{n}" for m, n in OPTIONAL_FIELDS]
+)
+def test_the_json_schemas_declare_null_for_optional_fields(
+    model: type[BaseModel], name: str
+) -> None:
     schemas = json_schemas()
     schema = schemas["rebalance_request.v2.json"]
     if model in SCHEMA_OF:

@@ -33,13 +33,40 @@ Body = tuple[str, bytes]
 SUBNORMAL_MIN = 5e-324
 FLOAT_MAX = 1.7976931348623157e308
 EXTREME_FLOATS: list[float] = [
-    0.0, -0.0, SUBNORMAL_MIN, 1e-320, 2.2250738585072014e-308, 1e-300, 1e-154, 1e154,
-    1e200, 1e300, 1e308, FLOAT_MAX, -1e308, -FLOAT_MAX, -SUBNORMAL_MIN,
+    0.0,
+    -0.0,
+    SUBNORMAL_MIN,
+    1e-320,
+    2.2250738585072014e-308,
+    1e-300,
+    1e-154,
+    1e154,
+    1e200,
+    1e300,
+    1e308,
+    FLOAT_MAX,
+    -1e308,
+    -FLOAT_MAX,
+    -SUBNORMAL_MIN,
 ]
 RAW_LITERALS = ["1e999", "-1e999", "NaN", "Infinity", "-Infinity"]
 """Spliced into the JSON text: not representable by ``json.dumps``."""
-BAD_IDS = ["\x00", "w\x00x", "\x01", "w\n", "\tw", "w\x7f", "w\x85", "w\u2028", "w\u2029",
-           " ", "\u3000", "", "x" * 257, "x" * 100_000]
+BAD_IDS = [
+    "\x00",
+    "w\x00x",
+    "\x01",
+    "w\n",
+    "\tw",
+    "w\x7f",
+    "w\x85",
+    "w\u2028",
+    "w\u2029",
+    " ",
+    "\u3000",
+    "",
+    "x" * 257,
+    "x" * 100_000,
+]
 _PLACEHOLDER = 0.123456789  # replaced by a raw literal in the text
 
 
@@ -50,14 +77,18 @@ def _book(**changes: Any) -> dict[str, Any]:
 
 
 def _overlay_book(**changes: Any) -> dict[str, Any]:
-    overlay = {"instrument_by_world": {"w1": "ES", "w2": "ES"},
-               "price_by_symbol": {"ES": 5000.0}, "min_order_notional": 1.0}
+    overlay = {
+        "instrument_by_world": {"w1": "ES", "w2": "ES"},
+        "price_by_symbol": {"ES": 5000.0},
+        "min_order_notional": 1.0,
+    }
     return _book(mode="overlay", overlay=overlay, **changes)
 
 
 def _v2_book(**changes: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "schema_version": 2, "rebalance_intent": {"meta": {"ticket": "T-1"}},
+        "schema_version": 2,
+        "rebalance_intent": {"meta": {"ticket": "T-1"}},
         "alpha_series": {"per_world": {"w1": {"returns": [0.01, -0.02, 0.03]}}},
         "strategy_alloc_before_total": {"w1": {"s1": 0.1, "s2": 0.2}},
         "strategy_alloc_after_total": {"w1": {"s1": 0.05, "s2": 0.15}},
@@ -76,6 +107,7 @@ def _at(*path: Any) -> Setter:
         for part in path[:-1]:
             node = node[part]
         node[path[-1]] = value
+
     return put
 
 
@@ -85,6 +117,7 @@ def _key(*path: Any, old: str) -> Setter:
         for part in path:
             node = node[part]
         node[value] = node.pop(old)
+
     return put
 
 
@@ -97,14 +130,14 @@ NUMBER_PLACES: dict[str, tuple[Callable[[], dict[str, Any]], Setter]] = {
     "positions[2].qty": (_book, _at("positions", 2, "qty")),
     "min_trade_notional": (_v2_book, _at("min_trade_notional")),
     "lot_size_by_symbol.BTCUSDT": (_v2_book, _at("lot_size_by_symbol", "BTCUSDT")),
-    "strategy_alloc_before_total.w1.s1": (_v2_book, _at("strategy_alloc_before_total", "w1",
-                                                        "s1")),
-    "strategy_alloc_after_total.w1.s2": (_v2_book, _at("strategy_alloc_after_total", "w1",
-                                                       "s2")),
+    "strategy_alloc_before_total.w1.s1": (_v2_book, _at("strategy_alloc_before_total", "w1", "s1")),
+    "strategy_alloc_after_total.w1.s2": (_v2_book, _at("strategy_alloc_after_total", "w1", "s2")),
     "overlay.price_by_symbol.ES": (_overlay_book, _at("overlay", "price_by_symbol", "ES")),
     "overlay.min_order_notional": (_overlay_book, _at("overlay", "min_order_notional")),
-    "alpha_series.per_world.w1.returns[1]": (_v2_book, _at("alpha_series", "per_world", "w1",
-                                                           "returns", 1)),
+    "alpha_series.per_world.w1.returns[1]": (
+        _v2_book,
+        _at("alpha_series", "per_world", "w1", "returns", 1),
+    ),
     "rebalance_intent.meta.x": (_v2_book, _at("rebalance_intent", "meta", "x")),
     "unknown field": (_book, _at("not_a_field")),
 }
@@ -117,13 +150,16 @@ ID_PLACES: dict[str, tuple[Callable[[], dict[str, Any]], Setter]] = {
     "run_id": (_book, _at("run_id")),
     "world_alloc_after key": (_book, _key("world_alloc_after", old="w1")),
     "world_alloc_before key": (_book, _key("world_alloc_before", old="w2")),
-    "strategy_alloc_after_total key": (_v2_book, _key("strategy_alloc_after_total", "w1",
-                                                      old="s1")),
+    "strategy_alloc_after_total key": (
+        _v2_book,
+        _key("strategy_alloc_after_total", "w1", old="s1"),
+    ),
     "lot_size_by_symbol key": (_v2_book, _key("lot_size_by_symbol", old="BTCUSDT")),
-    "overlay.instrument_by_world value": (_overlay_book, _at("overlay", "instrument_by_world",
-                                                             "w1")),
-    "overlay.price_by_symbol key": (_overlay_book, _key("overlay", "price_by_symbol",
-                                                        old="ES")),
+    "overlay.instrument_by_world value": (
+        _overlay_book,
+        _at("overlay", "instrument_by_world", "w1"),
+    ),
+    "overlay.price_by_symbol key": (_overlay_book, _key("overlay", "price_by_symbol", old="ES")),
     "alpha_series.per_world key": (_v2_book, _key("alpha_series", "per_world", old="w1")),
 }
 
@@ -156,8 +192,10 @@ def _extreme_floats() -> Iterator[Body]:
         ("subnormal everything", [(SUBNORMAL_MIN, SUBNORMAL_MIN)]),
     ]
     for name, rows in overflow:
-        positions = [{"world_id": "w1", "strategy_id": f"s{i}", "symbol": "X", "qty": q,
-                      "mark": m} for i, (q, m) in enumerate(rows)]
+        positions = [
+            {"world_id": "w1", "strategy_id": f"s{i}", "symbol": "X", "qty": q, "mark": m}
+            for i, (q, m) in enumerate(rows)
+        ]
         for make in (_book, _v2_book, _overlay_book):
             yield f"overflow {name} ({make.__name__})", _encode(make(positions=positions))
 
@@ -171,14 +209,21 @@ def _random_mixes(rng: random.Random, count: int) -> Iterator[Body]:
         return -value if rng.random() < 0.4 else value
 
     for n in range(count):
-        worlds = ["w1", "w2", "w3"][:rng.randint(1, 3)]
+        worlds = ["w1", "w2", "w3"][: rng.randint(1, 3)]
         body: dict[str, Any] = {
             "total_equity": rng.choice(positive + [0.0]),
             "world_alloc_after": {w: rng.choice(ratios) for w in worlds},
-            "positions": [{"world_id": rng.choice(worlds), "strategy_id": rng.choice("ab"),
-                           "symbol": rng.choice(["A", "B", "ES"]), "qty": signed(),
-                           "mark": rng.choice(positive), "venue": rng.choice([None, "v"])}
-                          for _ in range(rng.randint(0, 6))],
+            "positions": [
+                {
+                    "world_id": rng.choice(worlds),
+                    "strategy_id": rng.choice("ab"),
+                    "symbol": rng.choice(["A", "B", "ES"]),
+                    "qty": signed(),
+                    "mark": rng.choice(positive),
+                    "venue": rng.choice([None, "v"]),
+                }
+                for _ in range(rng.randint(0, 6))
+            ],
         }
         if rng.random() < 0.7:
             body["world_alloc_before"] = {w: rng.choice(ratios) for w in worlds}
@@ -192,9 +237,11 @@ def _random_mixes(rng: random.Random, count: int) -> Iterator[Body]:
             body["strategy_alloc_before_total"] = {worlds[0]: {"a": rng.choice(ratios)}}
         if rng.random() < 0.3:
             body["mode"] = "overlay"
-            body["overlay"] = {"instrument_by_world": {w: "ES" for w in worlds},
-                               "price_by_symbol": {"ES": rng.choice(positive)},
-                               "min_order_notional": rng.choice(positive + [0.0])}
+            body["overlay"] = {
+                "instrument_by_world": {w: "ES" for w in worlds},
+                "price_by_symbol": {"ES": rng.choice(positive)},
+                "min_order_notional": rng.choice(positive + [0.0]),
+            }
         if rng.random() < 0.3:
             body["schema_version"] = 2
         yield f"random mix #{n}", _encode(body)
@@ -220,16 +267,20 @@ def _many_worlds(count: int, *, positions: bool) -> dict[str, Any]:
         "world_alloc_after": {w: 0.4 / count for w in worlds},
     }
     if positions:
-        body["positions"] = [{"world_id": w, "strategy_id": "s", "symbol": "X", "qty": 1.0,
-                              "mark": 10.0} for w in worlds]
+        body["positions"] = [
+            {"world_id": w, "strategy_id": "s", "symbol": "X", "qty": 1.0, "mark": 10.0}
+            for w in worlds
+        ]
     return body
 
 
 def _thousands_of_worlds() -> Iterator[Body]:
     yield "7,000 worlds, no positions", _encode(_many_worlds(7_000, positions=False))
     yield "7,000 worlds with positions", _encode(_many_worlds(7_000, positions=True))
-    yield "20,000 worlds in strategy maps", _encode(_book(
-        strategy_alloc_after_total={f"w{i}": {"s": 0.0} for i in range(20_000)}))
+    yield (
+        "20,000 worlds in strategy maps",
+        _encode(_book(strategy_alloc_after_total={f"w{i}": {"s": 0.0} for i in range(20_000)})),
+    )
 
 
 def _nested(depth: int, leaf: Any = 1) -> Any:
@@ -245,12 +296,18 @@ def _deep_nesting() -> Iterator[Body]:
         deep = b"[" * depth + b"]" * depth
         meta = _encode(_v2_book()).replace(b'{"ticket": "T-1"}', b'{"deep": ' + deep + b"}")
         yield f"meta nested {depth}", meta
-        yield f"unknown field nested {depth}", _encode(_book()).rstrip(b"}") + (
-            b', "zz": ' + deep + b"}")
-    yield "meta nested dicts and lists", _encode(_v2_book(rebalance_intent={"meta": {
-        "deep": _nested(150)}}))
-    yield "NaN deep in meta", _encode(_v2_book(rebalance_intent={"meta": {
-        "deep": _nested(100, _PLACEHOLDER)}}), "NaN")
+        yield (
+            f"unknown field nested {depth}",
+            _encode(_book()).rstrip(b"}") + (b', "zz": ' + deep + b"}"),
+        )
+    yield (
+        "meta nested dicts and lists",
+        _encode(_v2_book(rebalance_intent={"meta": {"deep": _nested(150)}})),
+    )
+    yield (
+        "NaN deep in meta",
+        _encode(_v2_book(rebalance_intent={"meta": {"deep": _nested(100, _PLACEHOLDER)}}), "NaN"),
+    )
     yield "positions nested", _encode(_book(positions=_nested(100)))
 
 
@@ -285,8 +342,9 @@ def _non_finite(constant: str) -> Any:
     raise ValueError(f"{constant} in a response")
 
 
-def send_hostile(service: str, base_url: str, bodies: list[Body], *,
-                 endpoints: list[str]) -> FuzzReport:
+def send_hostile(
+    service: str, base_url: str, bodies: list[Body], *, endpoints: list[str]
+) -> FuzzReport:
     """POST every body to every endpoint; report 5xx, uncoded 4xx and non-finite 2xx."""
     report = FuzzReport(service=f"{service} (hostile bodies)")
     with requests.Session() as session:
@@ -294,8 +352,12 @@ def send_hostile(service: str, base_url: str, bodies: list[Body], *,
             for name, raw in bodies:
                 label = f"POST {endpoint}"
                 try:
-                    response = session.post(f"{base_url}{endpoint}", data=raw, timeout=120,
-                                            headers={"content-type": "application/json"})
+                    response = session.post(
+                        f"{base_url}{endpoint}",
+                        data=raw,
+                        timeout=120,
+                        headers={"content-type": "application/json"},
+                    )
                 except requests.RequestException as exc:
                     report.fail(f"{label} no HTTP answer", f"{name}: {exc}")
                     continue

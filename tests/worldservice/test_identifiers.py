@@ -22,17 +22,22 @@ BAD_IDS = {
 }
 
 _OVERLAY = {"instrument_by_world": {"w1": "ES", "w2": "ES"}, "price_by_symbol": {"ES": 5000.0}}
-_ALPHA = {"per_world": {"w1": {"returns": [0.01, -0.02]}},
-          "per_strategy": {"s1": {"w1": {"returns": [0.01, -0.02]}}}}
+_ALPHA = {
+    "per_world": {"w1": {"returns": [0.01, -0.02]}},
+    "per_strategy": {"s1": {"w1": {"returns": [0.01, -0.02]}}},
+}
 _STRATEGY = {"w1": {"s1": 0.1, "s2": 0.1}}
 
 
 def _base() -> dict[str, Any]:
-    return body(schema_version=2, overlay=copy.deepcopy(_OVERLAY),
-                alpha_series=copy.deepcopy(_ALPHA),
-                strategy_alloc_before_total=copy.deepcopy(_STRATEGY),
-                strategy_alloc_after_total=copy.deepcopy(_STRATEGY),
-                lot_size_by_symbol={"BTCUSDT": 0.001})
+    return body(
+        schema_version=2,
+        overlay=copy.deepcopy(_OVERLAY),
+        alpha_series=copy.deepcopy(_ALPHA),
+        strategy_alloc_before_total=copy.deepcopy(_STRATEGY),
+        strategy_alloc_after_total=copy.deepcopy(_STRATEGY),
+        lot_size_by_symbol={"BTCUSDT": 0.001},
+    )
 
 
 def _set_value(path: list[Any]) -> Any:
@@ -42,6 +47,7 @@ def _set_value(path: list[Any]) -> Any:
             node = node[part]
         node[path[-1]] = bad
         return path
+
     return change
 
 
@@ -52,6 +58,7 @@ def _rename_key(path: list[Any], key: str) -> Any:
             node = node[part]
         node[bad] = node.pop(key)
         return [*path, bad, "[key]"]
+
     return change
 
 
@@ -65,16 +72,18 @@ PLACES = {
     "world_alloc_before key": _rename_key(["world_alloc_before"], "w1"),
     "world_alloc_after key": _rename_key(["world_alloc_after"], "w2"),
     "strategy_alloc_before_total world key": _rename_key(["strategy_alloc_before_total"], "w1"),
-    "strategy_alloc_after_total strategy key": _rename_key(["strategy_alloc_after_total", "w1"],
-                                                           "s1"),
+    "strategy_alloc_after_total strategy key": _rename_key(
+        ["strategy_alloc_after_total", "w1"], "s1"
+    ),
     "lot_size_by_symbol key": _rename_key(["lot_size_by_symbol"], "BTCUSDT"),
     "overlay.instrument_by_world key": _rename_key(["overlay", "instrument_by_world"], "w1"),
     "overlay.instrument_by_world value": _set_value(["overlay", "instrument_by_world", "w2"]),
     "overlay.price_by_symbol key": _rename_key(["overlay", "price_by_symbol"], "ES"),
     "alpha_series.per_world key": _rename_key(["alpha_series", "per_world"], "w1"),
     "alpha_series.per_strategy strategy key": _rename_key(["alpha_series", "per_strategy"], "s1"),
-    "alpha_series.per_strategy world key": _rename_key(["alpha_series", "per_strategy", "s1"],
-                                                       "w1"),
+    "alpha_series.per_strategy world key": _rename_key(
+        ["alpha_series", "per_strategy", "s1"], "w1"
+    ),
 }
 
 
@@ -86,8 +95,7 @@ async def test_the_base_request_with_every_id_place_filled_is_planned(sqlite_dsn
 
 
 @pytest.mark.parametrize("place", list(PLACES))
-async def test_a_control_character_in_any_id_is_422_naming_it(sqlite_dsn: str,
-                                                              place: str) -> None:
+async def test_a_control_character_in_any_id_is_422_naming_it(sqlite_dsn: str, place: str) -> None:
     settings = make_settings(sqlite_dsn, compat_rebalance_v2=True)
     async with running(settings) as ws:
         for endpoint in ("/rebalancing/plan", "/rebalancing/apply"):
@@ -112,13 +120,17 @@ async def test_printable_unicode_ids_are_accepted(sqlite_dsn: str) -> None:
     assert "w\u00a03" in response.json()["per_world"]
 
 
-@pytest.mark.parametrize(("url", "loc"), [
-    ("/allocations?world_id=w%00", ["query", "world_id"]),
-    ("/rebalancing/runs/r%00x", ["path", "run_id"]),
-    ("/worlds/w%0A/audit", ["path", "world_id"]),
-])
-async def test_control_characters_in_paths_and_queries_are_422(sqlite_dsn: str, url: str,
-                                                               loc: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("url", "loc"),
+    [
+        ("/allocations?world_id=w%00", ["query", "world_id"]),
+        ("/rebalancing/runs/r%00x", ["path", "run_id"]),
+        ("/worlds/w%0A/audit", ["path", "world_id"]),
+    ],
+)
+async def test_control_characters_in_paths_and_queries_are_422(
+    sqlite_dsn: str, url: str, loc: list[str]
+) -> None:
     async with running(make_settings(sqlite_dsn)) as ws:
         response = await ws.client.get(url)
     assert response.status_code == 422, response.text
@@ -126,17 +138,22 @@ async def test_control_characters_in_paths_and_queries_are_422(sqlite_dsn: str, 
 
 
 async def test_allocation_upsert_refuses_a_control_character_in_a_world_key(
-        sqlite_dsn: str) -> None:
+    sqlite_dsn: str,
+) -> None:
     async with running(make_settings(sqlite_dsn)) as ws:
         world = await ws.client.post("/allocations", json={"world_alloc": {"w\x00": 0.1}})
-        strategy = await ws.client.post("/allocations", json={
-            "world_alloc": {"w1": 0.1}, "strategy_alloc_total": {"w1": {"s\x1b": 0.1}}})
-        run = await ws.client.post("/allocations", json={"world_alloc": {"w1": 0.1},
-                                                         "run_id": "r\x00"})
+        strategy = await ws.client.post(
+            "/allocations",
+            json={"world_alloc": {"w1": 0.1}, "strategy_alloc_total": {"w1": {"s\x1b": 0.1}}},
+        )
+        run = await ws.client.post(
+            "/allocations", json={"world_alloc": {"w1": 0.1}, "run_id": "r\x00"}
+        )
     assert world.status_code == strategy.status_code == run.status_code == 422
     assert ["body", "world_alloc", "w\x00", "[key]"] in [e["loc"] for e in world.json()["detail"]]
     assert ["body", "strategy_alloc_total", "w1", "s\x1b", "[key]"] in [
-        e["loc"] for e in strategy.json()["detail"]]
+        e["loc"] for e in strategy.json()["detail"]
+    ]
     assert ["body", "run_id"] in [e["loc"] for e in run.json()["detail"]]
 
 

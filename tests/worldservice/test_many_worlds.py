@@ -22,8 +22,9 @@ def _many_worlds(count: int, *, ratio: float) -> dict[str, Any]:
         "total_equity": 1_000_000.0,
         "world_alloc_before": {w: 0.5 / count for w in worlds},
         "world_alloc_after": {w: ratio / count for w in worlds},
-        "positions": [{"world_id": worlds[0], "strategy_id": "s1", "symbol": "BTC",
-                       "qty": 1.0, "mark": 100.0}],
+        "positions": [
+            {"world_id": worlds[0], "strategy_id": "s1", "symbol": "BTC", "qty": 1.0, "mark": 100.0}
+        ],
     }
 
 
@@ -40,17 +41,23 @@ def test_chunks_stay_under_the_limit_and_keep_every_row() -> None:
 async def test_ten_thousand_worlds_apply_on_postgresql(postgres_dsn: str) -> None:
     async with running(make_settings(postgres_dsn)) as ws:
         first = await ws.client.post("/rebalancing/apply", json=_many_worlds(WORLDS, ratio=0.4))
-        second = await ws.client.post("/rebalancing/apply",
-                                      json=_many_worlds(WORLDS, ratio=0.3)
-                                      | {"world_alloc_before": None})
+        second = await ws.client.post(
+            "/rebalancing/apply",
+            json=_many_worlds(WORLDS, ratio=0.3) | {"world_alloc_before": None},
+        )
         audit = await ws.client.get("/worlds/w09999/audit")
         state = await ws.client.get("/allocations?world_id=w04321")
     assert first.status_code == 200, first.text[:500]
     assert second.status_code == 200, second.text[:500]
     assert len(first.json()["per_world"]) == WORLDS
     counts = await table_counts(postgres_dsn)
-    assert counts == {"runs": 2, "audit_log": 2 * WORLDS, "outbox": 2 * WORLDS,
-                      "allocations": WORLDS, "world_seq": WORLDS}
+    assert counts == {
+        "runs": 2,
+        "audit_log": 2 * WORLDS,
+        "outbox": 2 * WORLDS,
+        "allocations": WORLDS,
+        "world_seq": WORLDS,
+    }
     assert [entry["seq"] for entry in audit.json()["entries"]] == [2, 1]
     assert state.json()["worlds"]["w04321"]["ratio"] == pytest.approx(0.3 / WORLDS)
 
@@ -58,8 +65,7 @@ async def test_ten_thousand_worlds_apply_on_postgresql(postgres_dsn: str) -> Non
 async def test_seven_thousand_worlds_apply_on_sqlite(sqlite_dsn: str) -> None:
     # 7,000 allocation rows x 5 columns is over SQLite's 32,766 parameters too.
     async with running(make_settings(sqlite_dsn)) as ws:
-        response = await ws.client.post("/rebalancing/apply",
-                                        json=_many_worlds(7_000, ratio=0.4))
+        response = await ws.client.post("/rebalancing/apply", json=_many_worlds(7_000, ratio=0.4))
     assert response.status_code == 200, response.text[:500]
     counts = await table_counts(sqlite_dsn)
     assert counts["outbox"] == counts["audit_log"] == counts["allocations"] == 7_000

@@ -34,14 +34,17 @@ class _DriverError(Exception):
         self.sqlstate = sqlstate
 
 
-@pytest.mark.parametrize(("error", "refused"), [
-    (DataError("INSERT", {}, Exception("value too long")), True),
-    (DBAPIError("INSERT", {}, _DriverError("54000")), True),  # program limit exceeded
-    (DBAPIError("INSERT", {}, _DriverError("22003")), True),  # numeric value out of range
-    (DBAPIError("INSERT", {}, _DriverError("57P01")), False),  # admin shutdown
-    (DBAPIError("INSERT", {}, _DriverError("53300")), False),  # too many connections
-    (OperationalError("BEGIN", {}, Exception("database is locked")), False),
-])
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (DataError("INSERT", {}, Exception("value too long")), True),
+        (DBAPIError("INSERT", {}, _DriverError("54000")), True),  # program limit exceeded
+        (DBAPIError("INSERT", {}, _DriverError("22003")), True),  # numeric value out of range
+        (DBAPIError("INSERT", {}, _DriverError("57P01")), False),  # admin shutdown
+        (DBAPIError("INSERT", {}, _DriverError("53300")), False),  # too many connections
+        (OperationalError("BEGIN", {}, Exception("database is locked")), False),
+    ],
+)
 def test_refused_values_are_422_and_outages_503(error: DBAPIError, refused: bool) -> None:
     # Unit test of the translation alone, with real SQLAlchemy exception objects.
     expected = InputNotStorable if refused else StoreUnavailable
@@ -59,14 +62,17 @@ async def test_postgresql_refusing_an_index_row_is_422_not_503(postgres_dsn: str
         pass  # migrations
     world = _incompressible(3_000)
     now = datetime.now(UTC)
-    changed = {world: alloc_store.StoredAllocation(world_id=world, ratio=0.1,
-                                                   strategy_alloc_total=None, run_id=None,
-                                                   updated_at=now)}
+    changed = {
+        world: alloc_store.StoredAllocation(
+            world_id=world, ratio=0.1, strategy_alloc_total=None, run_id=None, updated_at=now
+        )
+    }
     try:
         with pytest.raises(InputNotStorable) as caught:
             async with db.write("allocations.upsert") as conn:
-                await alloc_store.write_state(conn, dialect=db.dialect, changed=changed,
-                                              etag="e", run_id=None, now=now)
+                await alloc_store.write_state(
+                    conn, dialect=db.dialect, changed=changed, etag="e", run_id=None, now=now
+                )
     finally:
         await db.dispose()
     assert caught.value.code == "E_INPUT_NOT_STORABLE"
@@ -82,14 +88,14 @@ async def test_long_ids_are_422_naming_the_field_on_postgresql(postgres_dsn: str
     async with running(make_settings(postgres_dsn)) as ws:
         refused_world = await ws.client.post("/rebalancing/apply", json=world)
         refused_run = await ws.client.post("/rebalancing/apply", json=body(run_id=too_long))
-        refused_alloc = await ws.client.post("/allocations",
-                                             json={"world_alloc": {too_long: 0.1}})
+        refused_alloc = await ws.client.post("/allocations", json={"world_alloc": {too_long: 0.1}})
         refused_path = await ws.client.get(f"/worlds/{too_long}/audit")
         world["positions"][0]["world_id"] = longest
         accepted = await ws.client.post("/rebalancing/apply", json=world | {"run_id": longest})
     assert refused_world.status_code == 422, refused_world.text
-    assert ["body", "positions", 0, "world_id"] in [e["loc"] for e in
-                                                    refused_world.json()["detail"]]
+    assert ["body", "positions", 0, "world_id"] in [
+        e["loc"] for e in refused_world.json()["detail"]
+    ]
     assert refused_run.status_code == 422
     assert ["body", "run_id"] in [e["loc"] for e in refused_run.json()["detail"]]
     assert refused_alloc.status_code == 422
