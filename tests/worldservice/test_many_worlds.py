@@ -69,3 +69,12 @@ async def test_seven_thousand_worlds_apply_on_sqlite(sqlite_dsn: str) -> None:
     assert response.status_code == 200, response.text[:500]
     counts = await table_counts(sqlite_dsn)
     assert counts["outbox"] == counts["audit_log"] == counts["allocations"] == 7_000
+
+
+async def test_seven_thousand_worlds_allocation_upsert_on_sqlite(sqlite_dsn: str) -> None:
+    worlds = {f"w{i:05d}": 0.5 / 7_000 for i in range(7_000)}
+    async with running(make_settings(sqlite_dsn)) as ws:
+        response = await ws.client.post("/allocations", json={"world_alloc": worlds})
+        state = await ws.client.get("/allocations")
+    assert response.status_code == 200, response.text[:500]
+    assert len(state.json()["worlds"]) == 7_000
