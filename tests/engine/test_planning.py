@@ -369,3 +369,29 @@ def test_inputs_are_not_modified() -> None:
     assert plan.global_qty.tolist() == [2.0, -4.0]
     for name, array in arrays.items():
         np.testing.assert_array_equal(array, copies[name])
+
+
+@pytest.mark.parametrize("lot", [1e-320, 5e-324, 1e-300])
+def test_a_lot_too_small_for_the_float_grid_leaves_quantities_unrounded(lot: float) -> None:
+    # |delta| / lot overflows (1e-320, 5e-324) or exceeds MAX_LOTS (1e-300): the world delta
+    # is kept as netted, and so is the global one (it was -inf, then a 500, before).
+    # gw = 0.25 / 0.5 = 0.5: X moves (1 + 3) x (0.5 - 1) = -2.
+    response = plan_rebalance(request(
+        world_alloc_before={"w1": 0.5}, world_alloc_after={"w1": 0.25},
+        lot_size_by_symbol={"X": lot},
+        positions=[pos("w1", "s1", "X", 1, 10), pos("w1", "s2", "X", 3, 10)],
+    ))
+    assert deltas_of(response, "w1") == [(None, "X", -2.0)]
+    assert global_of(response) == [(None, "X", -2.0)]
+
+
+def test_a_summed_qty_that_overflows_is_refused_not_cancelled_to_zero() -> None:
+    # Each |qty| is finite but their sum is inf; "noise" cancelling against an infinite
+    # gross would silently turn the -1e308 move into no trade.
+    huge = request(
+        world_alloc_before={"w1": 0.5}, world_alloc_after={"w1": 0.25},
+        positions=[pos("w1", "s1", "X", 1e308, 1e-10), pos("w1", "s2", "X", 1e308, 1e-10)],
+    )
+    with pytest.raises(PlanInputInvalid) as caught:
+        plan_rebalance(huge)
+    assert caught.value.context["field"] == "positions"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Response
 from qmtl.contracts import ApplyResponse, MultiWorldRebalanceRequest, MultiWorldRebalanceResponse
 from qmtl.contracts.errors import (
     EtagMismatch,
+    InputNotStorable,
     OverlayConfigInvalid,
     OverlayConfigRequired,
     PayloadTooLarge,
@@ -64,7 +65,8 @@ async def plan(body: PlanBody, runtime: Runtime,
     responses={200: {"model": ApplyResponse,
                      "description": "The served plan plus run_id and the allocation etag; "
                                     "header Idempotent-Replayed: true on a replay"},
-               **error_responses(*_PLAN_ERRORS, RunIdConflict, EtagMismatch)},
+               **error_responses(*_PLAN_ERRORS, RunIdConflict, EtagMismatch,
+                                                  InputNotStorable)},
     openapi_extra=json_body(MultiWorldRebalanceRequest),
 )
 async def apply(body: RebalanceBody, runtime: Runtime, if_match: IfMatch = None) -> Response:
