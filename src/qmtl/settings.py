@@ -27,12 +27,13 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qmtl.contracts.errors import ConfigError
 
 __all__ = [
     "ENV_PREFIX",
+    "AuthSettings",
     "SECTIONS",
     "check_redis_url",
     "check_scalars",
@@ -44,6 +45,31 @@ ENV_PREFIX = "QMTL__"
 M = TypeVar("M", bound=BaseModel)
 
 SECTIONS: tuple[tuple[str, ...], ...] = (("worldservice", "server"), ("gateway",))
+
+
+class AuthSettings(BaseModel):
+    """``auth`` of either service: bearer tokens; an empty list switches authentication off.
+    ``/health`` is always open for probes; ``/metrics`` too unless ``protect_metrics`` (then
+    scrapers send a token)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokens: list[str] = Field(default_factory=list)
+    protect_metrics: bool = False
+
+    @field_validator("tokens")
+    @classmethod
+    def _no_blank_tokens(cls, tokens: list[str]) -> list[str]:
+        if any(not token.strip() for token in tokens):
+            raise ValueError("a token must be a non-empty string")
+        return tokens
+
+    @model_validator(mode="after")
+    def _protection_needs_tokens(self) -> AuthSettings:
+        if self.protect_metrics and not self.tokens:
+            raise ValueError("protect_metrics needs auth.tokens: without a token there is "
+                             "nothing to protect /metrics with")
+        return self
 """Every section a QMTL configuration may hold; anything else is an unknown key."""
 
 

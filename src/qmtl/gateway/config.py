@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from qmtl.contracts import LATEST_SCHEMA_VERSION
 from qmtl.controlbus import check_controlbus_url
 from qmtl.engine import VenuePolicy
-from qmtl.settings import check_redis_url, load_section
+from qmtl.settings import AuthSettings, check_redis_url, load_section
 
 __all__ = [
     "DEFAULT_COMMIT_LOG_URL",
@@ -84,20 +84,6 @@ class BindSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
-
-class AuthSettings(_Section):
-    """Bearer tokens (empty: authentication off). ``/health`` is always open for probes;
-    ``/metrics`` too unless ``protect_metrics`` (then scrapers send a token)."""
-
-    tokens: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
-    protect_metrics: bool = False
-
-    @model_validator(mode="after")
-    def _protection_needs_tokens(self) -> AuthSettings:
-        if self.protect_metrics and not self.tokens:
-            raise ValueError("protect_metrics needs auth.tokens: without a token there is "
-                             "nothing to protect /metrics with")
-        return self
 
 
 class WebSocketSettings(_Section):

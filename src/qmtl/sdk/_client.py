@@ -71,6 +71,16 @@ def request_body(request: RequestLike) -> dict[str, Any]:
     )
 
 
+def apply_call(request: RequestLike, *, run_id: str | None,
+               if_match: str | None) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """The body and headers of ``POST /rebalancing/apply`` (``run_id`` overrides the
+    request's; ``if_match`` becomes the ``If-Match`` header)."""
+    body = request_body(request)
+    if run_id is not None:
+        body["run_id"] = run_id
+    return body, ({"If-Match": if_match} if if_match is not None else None)
+
+
 def _raise_http_error(response: httpx.Response, payload: Any) -> None:
     detail = payload.get("detail", payload) if isinstance(payload, dict) else None
     if detail is None:
@@ -368,10 +378,7 @@ class GatewayClient(ReadsMixin):
             GatewayHTTPError: 4xx/5xx (409 ``E_RUN_ID_CONFLICT``, 412 ``E_ETAG_MISMATCH``...).
             GatewayUnavailable: the gateway cannot be reached.
         """
-        body = request_body(request)
-        if run_id is not None:
-            body["run_id"] = run_id
-        headers = {"If-Match": if_match} if if_match is not None else None
+        body, headers = apply_call(request, run_id=run_id, if_match=if_match)
         return await self._post("/rebalancing/apply", body=body, headers=headers)
 
     async def execute(self, request: RequestLike, *, per_strategy: bool = False,

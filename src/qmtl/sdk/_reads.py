@@ -105,12 +105,9 @@ class ReadsMixin:
             GatewayHTTPError: 4xx/5xx (409 ``E_RUN_ID_CONFLICT``, 412 ``E_ETAG_MISMATCH``...).
             GatewayUnavailable: the gateway cannot be reached.
         """
-        from ._client import request_body
+        from ._client import apply_call
 
-        body = request_body(request)
-        if run_id is not None:
-            body["run_id"] = run_id
-        headers = {"If-Match": if_match} if if_match is not None else None
+        body, headers = apply_call(request, run_id=run_id, if_match=if_match)
         _, payload, response_headers = await self._exchange("POST", "/rebalancing/apply",
                                                             body=body, headers=headers)
         replayed = response_headers.get("idempotent-replayed", "").lower() == "true"

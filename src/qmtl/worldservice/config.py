@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from qmtl.contracts import check_version_config
 from qmtl.controlbus import check_controlbus_url
-from qmtl.settings import check_redis_url, load_section
+from qmtl.settings import AuthSettings, check_redis_url, load_section
 
 __all__ = [
     "DEFAULT_CONTROLBUS_URL",
@@ -47,27 +47,6 @@ class BindSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
 
-
-class AuthSettings(_Section):
-    """Bearer tokens; an empty list switches authentication off. ``/health`` is always open
-    for probes; ``/metrics`` too unless ``protect_metrics`` (then scrapers send a token)."""
-
-    tokens: list[str] = Field(default_factory=list)
-    protect_metrics: bool = False
-
-    @model_validator(mode="after")
-    def _protection_needs_tokens(self) -> AuthSettings:
-        if self.protect_metrics and not self.tokens:
-            raise ValueError("protect_metrics needs auth.tokens: without a token there is "
-                             "nothing to protect /metrics with")
-        return self
-
-    @field_validator("tokens")
-    @classmethod
-    def _no_blank_tokens(cls, tokens: list[str]) -> list[str]:
-        if any(not token.strip() for token in tokens):
-            raise ValueError("a token must be a non-empty string")
-        return tokens
 
 
 class RelaySettings(_Section):
