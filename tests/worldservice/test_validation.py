@@ -69,6 +69,9 @@ CASES: list[tuple[str, bytes, list[Any]]] = [
                                               "price_by_symbol": {"ES": 0}})).encode(),
      ["overlay", "price_by_symbol", "ES"]),
     ("positions not a list", json.dumps(body(positions={"a": 1})).encode(), ["positions"]),
+    ("NaN in an unknown field", _raw(body(brand_new={"x": [0.125]}), {"0.125": "NaN"}),
+     ["brand_new", "x", 0]),
+    ("-Infinity in an unknown field", _raw(body(zz=0.125), {"0.125": "-Infinity"}), ["zz"]),
     ("alpha series inf",
      _raw(body(schema_version=2, alpha_series={"per_world": {"w1": {"returns": [0.125]}}}),
           {"0.125": "Infinity"}), ["alpha_series", "per_world", "w1", "returns", 0]),
@@ -174,3 +177,61 @@ BIG_POSITIONS = [
     {"world_id": "w1", "strategy_id": "s1", "symbol": f"SYM{i}", "qty": 1.0, "mark": 10.0}
     for i in range(40)
 ]
+
+
+async def test_null_optional_fields_mean_absent(sqlite_dsn: str) -> None:
+    # SPEC 2: older clients serialise unset fields as null; each is planned as if absent.
+    overlay = {"instrument_by_world": {"w1": "ES", "w2": "ES"}, "price_by_symbol": {"ES": 5000.0}}
+    nulls = {"positions": None, "strategy_alloc_before_total": None,
+             "strategy_alloc_after_total": None, "min_trade_notional": None,
+             "lot_size_by_symbol": None, "mode": None, "overlay": None, "run_id": None,
+             "schema_version": None, "rebalance_intent": None, "alpha_series": None}
+    scaling = body()
+    with_nulls = {**scaling, **nulls, "positions": scaling["positions"]}
+    overlay_absent = body(mode="overlay", overlay=overlay)
+    overlay_null = body(mode="overlay", overlay={**overlay, "min_order_notional": None})
+    v2_nulls = body(schema_version=2, rebalance_intent={"meta": None},
+                    alpha_series={"per_world": None, "per_strategy": None})
+    async with running(make_settings(sqlite_dsn, compat_rebalance_v2=True)) as ws:
+        post = ws.client.post
+        pairs = [
+            (await post("/rebalancing/plan", json=scaling),
+             await post("/rebalancing/plan", json=with_nulls)),
+            (await post("/rebalancing/plan", json=overlay_absent),
+             await post("/rebalancing/plan", json=overlay_null)),
+            (await post("/rebalancing/plan", json=body(schema_version=2)),
+             await post("/rebalancing/plan", json=v2_nulls)),
+            (await post("/rebalancing/plan", json=body(positions=[])),
+             await post("/rebalancing/plan", json=body(positions=[]) | {"positions": None})),
+        ]
+    for absent, null in pairs:
+        assert absent.status_code == null.status_code == 200, (absent.text, null.text)
+        assert absent.json() == null.json()
+
+
+@pytest.mark.parametrize(("literal", "shown"), [("NaN", "nan"), ("Infinity", "inf"),
+                                                ("-Infinity", "-inf"), ("1e999", "inf")])
+@pytest.mark.parametrize("endpoint", ["/rebalancing/plan", "/rebalancing/apply"])
+async def test_non_finite_numbers_in_intent_meta_are_422_naming_the_path(
+        sqlite_dsn: str, endpoint: str, literal: str, shown: str) -> None:
+    # Before: accepted and stored as null. Any depth counts.
+    meta = {"ticket": "T-1", "deep": [{"a": {"b": [1, 0.125]}}]}
+    raw = _raw(body(schema_version=2, rebalance_intent={"meta": meta}), {"0.125": literal})
+    async with running(make_settings(sqlite_dsn, compat_rebalance_v2=True)) as ws:
+        response = await ws.client.post(endpoint, content=raw,
+                                        headers={"content-type": "application/json"})
+        pending = (await ws.client.get("/health")).json()["outbox"]["pending"]
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "rebalance_intent", "meta"]
+    assert f"meta.deep[0].a.b[1] is {shown}" in error["msg"]
+    assert pending == 0
+
+
+async def test_the_words_nan_and_infinity_in_strings_are_fine(sqlite_dsn: str) -> None:
+    request = body(schema_version=2, rebalance_intent={"meta": {"NaN": "Infinity"}},
+                   label="NaN")
+    async with running(make_settings(sqlite_dsn, compat_rebalance_v2=True)) as ws:
+        response = await ws.client.post("/rebalancing/apply", json=request)
+    assert response.status_code == 200, response.text
+    assert response.json()["rebalance_intent"] == {"meta": {"NaN": "Infinity"}}

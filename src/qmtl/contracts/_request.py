@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+)
 
 from ._types import (
     FiniteFloat,
@@ -66,20 +74,72 @@ class PositionSlice(_WireModel):
     venue: Identifier | None = None
 
 
+def _finite_json(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` unchanged when every number in it, at any depth, is finite.
+
+    Iterative (no recursion limit to hit); the JSON parser already bounds the depth.
+
+    :raises ValueError: naming the path of the first NaN/Infinity (``meta.a[0].b``).
+    """
+    stack: list[tuple[str, Any]] = [("meta", meta)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{path} is {value!r}: every number on the wire must be finite")
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{key}", item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    return meta
+
+
+def _null_as(default: Callable[[], Any]) -> AfterValidator:
+    return AfterValidator(lambda value: default() if value is None else value)
+
+
+# Every optional field accepts null, meaning absent (SPEC 2: older clients serialise unset
+# fields as null). The wire types below accept null and validate it to the field's default,
+# so a validated model never holds None there: mypy sees the non-null type.
+if TYPE_CHECKING:
+    _Positions = list[PositionSlice]
+    _Mode = RebalanceMode
+    _InstrumentMap = dict[WorldId, Symbol]
+    _PriceMap = dict[Symbol, PositiveFloat]
+    _MinOrderNotional = float
+    _Meta = dict[str, Any]
+    _SeriesByWorld = dict[WorldId, "Series"]
+    _SeriesByStrategy = dict[StrategyId, dict[WorldId, "Series"]]
+else:
+    _Positions = Annotated[list[PositionSlice] | None, _null_as(list)]
+    _Mode = Annotated[RebalanceMode | None, _null_as(lambda: RebalanceMode.SCALING)]
+    _InstrumentMap = Annotated[dict[WorldId, Symbol] | None, _null_as(dict)]
+    _PriceMap = Annotated[dict[Symbol, PositiveFloat] | None, _null_as(dict)]
+    _MinOrderNotional = Annotated[NonNegativeFloat | None, _null_as(float)]
+    # Responses echo the intent: never null there (the serialised schema says so).
+    _Meta = Annotated[dict[str, Any] | None, _null_as(dict), AfterValidator(_finite_json),
+                      PlainSerializer(lambda meta: meta, return_type=dict[str, Any])]
+    _SeriesByWorld = Annotated[dict[WorldId, "Series"] | None, _null_as(dict)]
+    _SeriesByStrategy = Annotated[dict[StrategyId, dict[WorldId, "Series"]] | None,
+                                  _null_as(dict)]
+
+
 class OverlayConfig(_WireModel):
     """Where each world's overlay trades and at what price."""
 
-    instrument_by_world: dict[WorldId, Symbol] = Field(default_factory=dict)
-    price_by_symbol: dict[Symbol, PositiveFloat] = Field(default_factory=dict)
-    min_order_notional: NonNegativeFloat = 0.0
+    instrument_by_world: _InstrumentMap = Field(default_factory=dict)
+    price_by_symbol: _PriceMap = Field(default_factory=dict)
+    min_order_notional: _MinOrderNotional = 0.0
 
 
 class RebalanceIntent(BaseModel):
-    """Caller metadata echoed by v2 responses and events (ticket, rollout label...)."""
+    """Caller metadata echoed by v2 responses and events (ticket, rollout label...).
+
+    ``meta`` is free-form JSON, but its numbers must be finite at any depth (SPEC 2).
+    """
 
     model_config = ConfigDict(extra="ignore")
 
-    meta: dict[str, Any] = Field(default_factory=dict)
+    meta: _Meta = Field(default_factory=dict)
 
 
 class Series(_WireModel):
@@ -94,8 +154,8 @@ class Series(_WireModel):
 
 
 class AlphaSeries(_WireModel):
-    per_world: dict[WorldId, Series] = Field(default_factory=dict)
-    per_strategy: dict[StrategyId, dict[WorldId, Series]] = Field(default_factory=dict)
+    per_world: _SeriesByWorld = Field(default_factory=dict)
+    per_strategy: _SeriesByStrategy = Field(default_factory=dict)
 
 
 def ratio_total_over_one(ratios: Iterable[float]) -> float | None:
@@ -116,12 +176,12 @@ class MultiWorldRebalanceRequestV1(_WireModel):
     total_equity: NonNegativeFloat
     world_alloc_before: dict[WorldId, Ratio] | None = None
     world_alloc_after: dict[WorldId, Ratio]
-    positions: list[PositionSlice] = Field(default_factory=list)
+    positions: _Positions = Field(default_factory=list)
     strategy_alloc_before_total: dict[WorldId, dict[StrategyId, NonNegativeFloat]] | None = None
     strategy_alloc_after_total: dict[WorldId, dict[StrategyId, NonNegativeFloat]] | None = None
     min_trade_notional: NonNegativeFloat | None = None
     lot_size_by_symbol: dict[Symbol, PositiveFloat] | None = None
-    mode: RebalanceMode = RebalanceMode.SCALING
+    mode: _Mode = RebalanceMode.SCALING
     overlay: OverlayConfig | None = None
     run_id: Identifier | None = None
 

@@ -17,6 +17,7 @@ The tree (SPEC 8)::
     ├── OverlayExecutionAmbiguous          E_OVERLAY_EXECUTION_AMBIGUOUS 422
     ├── OverlayExecutionUnmapped           E_OVERLAY_EXECUTION_UNMAPPED 422
     ├── PlanInputInvalid (ValueError)      E_PLAN_INPUT_INVALID    422
+    ├── InputNotStorable (ValueError)      E_INPUT_NOT_STORABLE    422
     ├── RebalanceModeUnsupported           E_REBALANCE_MODE_UNSUPPORTED 501
     ├── ServiceUnavailable                 (abstract)              503
     │   ├── StoreUnavailable               E_STORE_UNAVAILABLE
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigError",
     "EtagMismatch",
     "EventDecodeError",
+    "InputNotStorable",
     "NotFound",
     "OverlayConfigInvalid",
     "OverlayConfigRequired",
@@ -185,6 +187,15 @@ class PlanInputInvalid(QmtlError, ValueError):
     code = "E_PLAN_INPUT_INVALID"
     status_code = 422
     default_message = "the request cannot be planned"
+
+
+class InputNotStorable(QmtlError, ValueError):
+    """The database refused a value of the request (too long, out of range): retrying the
+    same body cannot help, so this is not a 503. Nothing was written."""
+
+    code = "E_INPUT_NOT_STORABLE"
+    status_code = 422
+    default_message = "the store refused a value of the request; nothing was written"
 
 
 class RebalanceModeUnsupported(QmtlError):

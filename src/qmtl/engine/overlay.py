@@ -68,7 +68,7 @@ def plan_overlay(
     """
     with np.errstate(over="ignore", invalid="ignore"):
         trade = (scales.scale_world - 1.0) * scales.world_notional
-    require_finite(trade, field="overlay (world trade notional)")
+    require_finite(trade, field="positions", what="overlay trade notional per world")
     trade = np.where(np.abs(trade) <= CANCEL_TOLERANCE * scales.world_gross, 0.0, trade)
     deltas: list[OverlayDelta] = []
     for w in np.flatnonzero(trade != 0).tolist():
@@ -76,10 +76,11 @@ def plan_overlay(
         instrument, price = overlay_price(overlay, world_id=world)
         with np.errstate(over="ignore"):
             raw = np.array([trade[w] / price])
-        require_finite(raw, field=f"overlay trade of world {world}")
+        require_finite(raw, field=f"overlay.price_by_symbol.{instrument}",
+                       what=f"overlay trade of world {world} / price")
         table = LotTable.for_symbols([instrument], lot_size_by_symbol)
         qty = float(np.where(table.has_lot, round_to_lot(raw, table), clean_significant(raw))[0])
-        if qty == 0 or abs(qty * price) < overlay.min_order_notional:
+        if qty == 0 or abs(qty * price) < (overlay.min_order_notional or 0.0):
             continue
         deltas.append(OverlayDelta(world_id=world, symbol=instrument, delta_qty=qty))
     deltas.sort(key=lambda d: (d.world_id, d.symbol))

@@ -36,6 +36,7 @@ from .book import FloatArray, IntArray, Key, PositionBook, group, sum_by, weight
 from .overlay import plan_overlay
 from .rounding import (
     CANCEL_TOLERANCE,
+    MAX_LOTS,
     LotTable,
     clean_quantities,
     clean_significant,
@@ -80,8 +81,10 @@ class BookPlan:
 def _dust_mask(qty: FloatArray, mark: FloatArray, threshold: float | None) -> NDArray[np.bool_]:
     keep: NDArray[np.bool_] = np.asarray(qty != 0)
     if threshold:
-        # Strictly below the threshold is dust; exactly at it is kept.
-        keep = keep & (np.abs(qty * mark) >= threshold)
+        # Strictly below the threshold is dust; exactly at it is kept. A notional that
+        # overflows to inf is far above any threshold: kept, as it should be.
+        with np.errstate(over="ignore"):
+            keep = keep & (np.abs(qty * mark) >= threshold)
     return keep
 
 
@@ -110,8 +113,10 @@ def plan_book(
 
     cells = group(scales.position_world * n_keys + key, size=len(scales.worlds) * n_keys)
     raw = cells.sum(move)
-    require_finite(raw, field="positions (netted moves)")
+    require_finite(raw, field="positions", what="netted moves per world and symbol")
     gross = cells.sum(np.abs(book.qty))
+    # An infinite gross would cancel every move at the cell as "noise" (a silent zero).
+    require_finite(gross, field="positions", what="summed |qty| per world and symbol")
     delta_world = cells.ids // max(n_keys, 1)
     delta_key = cells.ids % max(n_keys, 1)
     lots = LotTable.for_symbols([symbol for _, symbol in book.keys], lot_size_by_symbol)
@@ -127,18 +132,22 @@ def plan_book(
     global_raw = np.where(np.abs(global_raw) <= CANCEL_TOLERANCE * key_gross, 0.0, global_raw)
     table = lots.take(global_key)
     # A sum of whole lots is a whole number of lots: rint, not floor, absorbs the noise.
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         lot_count = np.rint(np.abs(global_raw) / table.lot)
+    # From MAX_LOTS lots on (or when the count overflows: a lot of 1e-320) the world
+    # deltas were left off the lot grid (round_to_lot), so their sum is kept as it is.
+    on_grid = table.has_lot & (lot_count < MAX_LOTS)
     global_qty = np.where(
-        table.has_lot,
-        from_lots(np.sign(global_raw), lot_count, table),
-        clean_significant(global_raw),
+        on_grid,
+        from_lots(np.sign(global_raw), np.where(on_grid, lot_count, 0.0), table),
+        np.where(table.has_lot, global_raw, clean_significant(global_raw)),
     )
     key_groups = group(key, size=n_keys)
     key_mark = np.zeros(n_keys)
     key_mark[key_groups.ids] = weighted_mark(key_groups, qty=book.qty, mark=book.mark)
     keep = _dust_mask(global_qty, key_mark[global_key], min_trade_notional)
-    require_finite(qty, field="positions (deltas)")
+    require_finite(qty, field="positions", what="world deltas")
+    require_finite(global_qty, field="positions", what="global deltas")
     return BookPlan(
         scales=scales,
         keys=book.keys,

@@ -113,13 +113,19 @@ def position_notional(book: PositionBook) -> FloatArray:
     return notional
 
 
-def require_finite(values: FloatArray, *, field: str, indexed: bool = False) -> None:
-    """Raise :class:`PlanInputInvalid` when ``values`` holds inf/NaN (float overflow)."""
+def require_finite(values: FloatArray, *, field: str, indexed: bool = False,
+                   what: str | None = None) -> None:
+    """Raise :class:`PlanInputInvalid` when ``values`` holds inf/NaN (float overflow).
+
+    ``field`` is the request field to blame (``positions[3]`` when ``indexed``: the index of
+    the first bad value); ``what`` says which derived figure overflowed.
+    """
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         where = f"{field}[{int(bad[0])}]" if indexed else field
+        figure = f" ({what})" if what else ""
         raise PlanInputInvalid(
-            f"{where}: the figures overflow a float; use smaller quantities or ratios",
+            f"{where}: the figures{figure} overflow a float; use smaller quantities or ratios",
             field=where,
         )
 
@@ -141,7 +147,7 @@ def compute_scales(book: PositionBook, inputs: AllocationInputs) -> Scales:
     gw = _world_scale(alloc_before, alloc_after)
     for i in np.flatnonzero(~np.isfinite(gw)).tolist():
         raise PlanInputInvalid(
-            f"world_alloc_before[{worlds[i]}] is too small: A/B overflows a float",
+            f"world_alloc_before.{worlds[i]} is too small: after / before overflows a float",
             field=f"world_alloc_before.{worlds[i]}",
             world_id=worlds[i],
         )
@@ -150,9 +156,9 @@ def compute_scales(book: PositionBook, inputs: AllocationInputs) -> Scales:
     position_world = remap[np.asarray(book.world, dtype=np.int64)]
     notional = position_notional(book)
     world_notional = sum_by(position_world, notional, size=len(worlds))
-    require_finite(world_notional, field="positions (world net notional)")
+    require_finite(world_notional, field="positions", what="world net notional")
     world_gross = sum_by(position_world, np.abs(notional), size=len(worlds))
-    require_finite(world_gross, field="positions (world gross notional)")
+    require_finite(world_gross, field="positions", what="world gross notional")
 
     n_strategies = len(book.strategies)
     members = group(
@@ -195,10 +201,13 @@ def compute_scales(book: PositionBook, inputs: AllocationInputs) -> Scales:
 
     net = world_notional[member_world]
     denominator = inputs.total_equity if inputs.total_equity > 0 else net
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A tiny total_equity can make a derived ratio overflow to inf; it is only an error
+    # where the ratio divides an explicit after ratio (checked in _apply_explicit).
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         before = np.where(net > 0, member_notional / np.where(net > 0, denominator, 1.0), 0.0)
     scale_world_m = gw[member_world]
-    after = before * scale_world_m
+    with np.errstate(over="ignore", invalid="ignore"):
+        after = np.where(scale_world_m > 0, before * scale_world_m, 0.0)
     scale = scale_world_m.copy()
 
     _apply_explicit(
@@ -255,16 +264,26 @@ def _apply_explicit(
                 before[m] = before_maps[world].get(name, 0.0)
             explicit_after = after_maps.get(world, {}).get(name) if world in after_maps else None
             if explicit_after is None:
-                after[m] = before[m] * gw
+                with np.errstate(over="ignore"):
+                    after[m] = before[m] * gw if gw > 0 else 0.0
                 scale[m] = gw
                 continue
             after[m] = explicit_after
+            if not np.isfinite(before[m]):
+                raise PlanInputInvalid(
+                    f"total_equity is too small: strategy {name!r} of world {world!r} holds "
+                    "a notional whose ratio of total equity overflows a float",
+                    field="total_equity",
+                    world_id=world,
+                    strategy_id=name,
+                )
             if before[m] > 0:
                 with np.errstate(over="ignore"):
                     scale[m] = np.float64(explicit_after) / np.float64(before[m])
                 if not np.isfinite(scale[m]):
                     raise PlanInputInvalid(
-                        f"strategy_alloc_after_total[{world}][{name}] / before overflows a float",
+                        f"strategy_alloc_after_total.{world}.{name}: after / before "
+                        "overflows a float",
                         field=f"strategy_alloc_after_total.{world}.{name}",
                         world_id=world,
                         strategy_id=name,

@@ -5,10 +5,16 @@ pass, no intermediate Python objects; NaN/Infinity refused as ``finite_number`` 
 worker thread when the body is large so the event relay keeps its latency. Errors keep
 FastAPI's shape — ``{"detail": [{"loc": ["body", …], "msg": …, "type": …}]}`` — without
 echoing the offending input (it may be huge, or NaN, which JSON cannot carry).
+
+All numbers on the wire are finite (SPEC 2): ``NaN``/``Infinity`` literals are not JSON, so
+they are refused wherever they are — in an unknown (otherwise ignored) field too, with the
+``loc`` of the literal. A number that merely overflows (``1e999``) in an ignored field is
+valid JSON grammar and stays ignored; in a known field it is a ``finite_number`` error.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -40,9 +46,44 @@ def validation_error(loc: Sequence[str | int], msg: str, *,
     return RequestValidationError([{"type": type_, "loc": list(loc), "msg": msg}])
 
 
+class _Literal:
+    """Stands in for a NaN/Infinity literal while its location is looked up."""
+
+
+def _non_finite_literal(raw: bytes) -> list[str | int] | None:
+    """The path of the first ``NaN``/``Infinity`` literal in ``raw`` (already parsed once by
+    pydantic), or ``None``. Only bodies whose bytes contain those words pay a second parse."""
+    if b"NaN" not in raw and b"Infinity" not in raw:
+        return None
+    mark = _Literal()
+    try:
+        document = json.loads(raw, parse_constant=lambda _: mark)
+    except (ValueError, RecursionError):  # pydantic accepted it; nothing more to say
+        return None
+    stack: list[tuple[list[str | int], Any]] = [([], document)]
+    while stack:
+        path, value = stack.pop()
+        if value is mark:
+            return path
+        if isinstance(value, dict):
+            stack.extend(([*path, key], item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(([*path, index], item) for index, item in enumerate(value))
+    return None
+
+
+def _parse_finite(parse: Callable[[bytes], T], raw: bytes) -> T:
+    parsed = parse(raw)
+    path = _non_finite_literal(raw)
+    if path is not None:
+        raise validation_error(["body", *path], "Input should be a finite number: NaN and "
+                               "Infinity are not JSON", type_="finite_number")
+    return parsed
+
+
 def _parse_large(parse: Callable[[bytes], T], raw: bytes) -> T:
     with gc_paused():
-        return parse(raw)
+        return _parse_finite(parse, raw)
 
 
 async def parse_json(raw: bytes, parse: Callable[[bytes], T]) -> T:
@@ -54,6 +95,6 @@ async def parse_json(raw: bytes, parse: Callable[[bytes], T]) -> T:
     try:
         if len(raw) > OFFLOAD_BYTES:
             return await anyio.to_thread.run_sync(_parse_large, parse, raw)
-        return parse(raw)
+        return _parse_finite(parse, raw)
     except ValidationError as exc:
         raise RequestValidationError(validation_errors(exc)) from exc

@@ -11,7 +11,9 @@ The transaction (after the plan is computed, outside it):
    canonical request hash), increment each world's ``seq``, insert one audit entry and one
    outbox row (the encoded CloudEvent) per world, and write the allocation state: every
    planned world gets its ``world_alloc_after`` ratio (0 when absent), other stored
-   worlds are untouched and the resulting sum must stay <= 1 (422).
+   worlds are untouched and the resulting sum must stay <= 1 (422). Bulk writes are split
+   under the driver's bind-parameter limit (``store.dialects.chunks``), so thousands of
+   worlds fit in the same one transaction.
 
 A failure anywhere rolls everything back (503 ``E_STORE_UNAVAILABLE`` for store failures).
 A replay is answered before ``If-Match`` is looked at: the state has moved on since the

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AfterValidator
 
-from qmtl.contracts import AllocationState, AllocationUpsert
+from qmtl.contracts import AllocationState, AllocationUpsert, check_identifier
 from qmtl.contracts.errors import (
     EtagMismatch,
+    InputNotStorable,
     NotFound,
     RunIdConflict,
     StoreUnavailable,
@@ -23,6 +25,10 @@ from ._openapi import json_response
 
 router = APIRouter(prefix="/allocations", tags=["allocations"])
 
+# The body's id rule (SPEC 2): a NUL would reach the database as a 503.
+WorldIdQuery = Annotated[Annotated[str, AfterValidator(check_identifier)] | None,
+                         Query(min_length=1)]
+
 
 @router.get(
     "",
@@ -32,7 +38,7 @@ router = APIRouter(prefix="/allocations", tags=["allocations"])
                **error_responses(Unauthorized, NotFound, StoreUnavailable)},
 )
 async def get_allocations(
-    runtime: Runtime, world_id: Annotated[str | None, Query(min_length=1)] = None
+    runtime: Runtime, world_id: WorldIdQuery = None
 ) -> Response:
     state = await runtime.allocations.get(world_id=world_id)
     return json_response(state.model_dump_json().encode(),
@@ -44,7 +50,8 @@ async def get_allocations(
     summary="Merge world allocations into the stored state (If-Match, run_id idempotency)",
     response_class=Response,
     responses={200: {"model": AllocationState},
-               **error_responses(Unauthorized, RunIdConflict, EtagMismatch, StoreUnavailable)},
+               **error_responses(Unauthorized, RunIdConflict, EtagMismatch, StoreUnavailable,
+                                 InputNotStorable)},
     openapi_extra=json_body(AllocationUpsert),
 )
 async def upsert_allocations(body: AllocationBody, runtime: Runtime,

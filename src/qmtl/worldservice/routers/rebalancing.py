@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from qmtl.contracts import ApplyResponse, MultiWorldRebalanceRequest, MultiWorldRebalanceResponse
 from qmtl.contracts.errors import (
     EtagMismatch,
+    InputNotStorable,
     OverlayConfigInvalid,
     OverlayConfigRequired,
     PayloadTooLarge,
@@ -53,7 +54,8 @@ async def plan(body: RebalanceBody, runtime: Runtime) -> Response:
     responses={200: {"model": ApplyResponse,
                      "description": "The served plan plus run_id and the allocation etag; "
                                     "header Idempotent-Replayed: true on a replay"},
-               **error_responses(*_PLAN_ERRORS, RunIdConflict, EtagMismatch)},
+               **error_responses(*_PLAN_ERRORS, RunIdConflict, EtagMismatch,
+                                                  InputNotStorable)},
     openapi_extra=json_body(MultiWorldRebalanceRequest),
 )
 async def apply(body: RebalanceBody, runtime: Runtime, if_match: IfMatch = None) -> Response:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qmtl.contracts import AllocationState, WorldAllocation, sha256_hex
 
-from .dialects import insert_for
+from .dialects import chunks, insert_for
 from .tables import allocation_meta, allocation_runs, allocations
 
 __all__ = [
@@ -98,8 +98,9 @@ async def write_state(conn: AsyncConnection, *, dialect: str,
                       run_id: str | None, now: datetime) -> None:
     """Upsert the ``changed`` worlds and record the new etag (caller holds the lock).
 
-    Two statements whatever the number of worlds: a multi-row upsert of the worlds (sorted,
-    so concurrent writers lock rows in the same order) and an upsert of the meta row.
+    A multi-row upsert of the worlds (sorted, so concurrent writers lock rows in the same
+    order; one statement per slice of :func:`~.dialects.chunks` when there are thousands)
+    and an upsert of the meta row.
     """
     if changed:
         rows = [
@@ -115,12 +116,14 @@ async def write_state(conn: AsyncConnection, *, dialect: str,
             }
             for world_id in sorted(changed)
         ]
-        stmt = insert_for(dialect, allocations).values(rows)
-        await conn.execute(stmt.on_conflict_do_update(
+        stmt = insert_for(dialect, allocations)
+        upsert = stmt.on_conflict_do_update(
             index_elements=["world_id"],
             set_={name: stmt.excluded[name]
                   for name in ("ratio", "strategy_alloc_total", "run_id", "updated_at")},
-        ))
+        )
+        for part in chunks(rows, dialect=dialect, params_per_row=len(rows[0])):
+            await conn.execute(upsert, list(part))
     meta = insert_for(dialect, allocation_meta).values(id=_META_ID, etag=etag, run_id=run_id,
                                                        updated_at=now)
     await conn.execute(meta.on_conflict_do_update(

@@ -14,16 +14,16 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from qmtl.contracts.errors import StoreUnavailable
+from qmtl.contracts.errors import InputNotStorable, StoreUnavailable
 
 __all__ = ["Database", "redact_dsn", "store_errors"]
 
@@ -40,7 +40,8 @@ def redact_dsn(dsn: str) -> str:
 @contextmanager
 def store_errors(operation: str, *,
                  on_error: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Translate driver and connection failures into ``StoreUnavailable`` (HTTP 503).
+    """Translate driver and connection failures into ``StoreUnavailable`` (HTTP 503), and a
+    value the driver refuses (too long, out of range) into ``InputNotStorable`` (422).
 
     ``IntegrityError`` passes through: callers that expect a unique-key race handle it.
     ``on_error(operation)`` is called for every translated failure (metrics).
@@ -49,15 +50,44 @@ def store_errors(operation: str, *,
         yield
     except IntegrityError:
         raise
-    except (DBAPIError, PoolTimeoutError, OSError) as exc:
-        logger.error("store operation %s failed: %s", operation, exc,
-                     extra={"operation": operation})
-        if on_error is not None:
-            on_error(operation)
-        raise StoreUnavailable(
-            f"the store is unavailable ({operation}): {type(exc).__name__}; nothing was written",
+    except DBAPIError as exc:
+        if not _refused_value(exc):
+            _unavailable(operation, exc, on_error)
+        logger.warning("store operation %s refused a value: %s", operation, exc.orig,
+                       extra={"operation": operation})
+        raise InputNotStorable(
+            f"the store refused a value of the request ({operation}): "
+            f"{type(exc.orig).__name__}; nothing was written",
             operation=operation,
         ) from exc
+    except (PoolTimeoutError, OSError) as exc:
+        _unavailable(operation, exc, on_error)
+
+
+# SQLSTATE classes caused by the data itself: 22 data exception (value out of range, string
+# too long...), 54 program limit exceeded (an index row over the btree maximum...).
+_DATA_SQLSTATE_CLASSES = frozenset({"22", "54"})
+
+
+def _refused_value(exc: DBAPIError) -> bool:
+    """Whether the driver refused a value (the same body would fail again), as opposed to a
+    store that is down, locked or timed out (worth retrying)."""
+    if isinstance(exc, DataError):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _DATA_SQLSTATE_CLASSES
+
+
+def _unavailable(operation: str, exc: Exception,
+                 on_error: Callable[[str], None] | None) -> NoReturn:
+    logger.error("store operation %s failed: %s", operation, exc,
+                 extra={"operation": operation})
+    if on_error is not None:
+        on_error(operation)
+    raise StoreUnavailable(
+        f"the store is unavailable ({operation}): {type(exc).__name__}; nothing was written",
+        operation=operation,
+    ) from exc
 
 
 def _sqlite_file(url: sa.URL) -> Path | None:

@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .dialects import chunks
 from .tables import outbox
 
 __all__ = [
@@ -101,14 +102,15 @@ async def fetch_pending(conn: AsyncConnection, *, limit: int,
 
 
 async def mark_published(conn: AsyncConnection, ids: Sequence[int], *, now: datetime) -> None:
-    if not ids:
-        return
-    await conn.execute(
-        sa.update(outbox)
-        .where(outbox.c.id.in_(list(ids)), outbox.c.published_at.is_(None))
-        .values(published_at=now, attempts=outbox.c.attempts + 1, last_error=None,
-                next_attempt_at=None)
-    )
+    # An IN list binds one parameter per id: a large relay batch_size needs several.
+    dialect = conn.dialect.name
+    for part in chunks(list(ids), dialect=dialect, params_per_row=1):
+        await conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id.in_(list(part)), outbox.c.published_at.is_(None))
+            .values(published_at=now, attempts=outbox.c.attempts + 1, last_error=None,
+                    next_attempt_at=None)
+        )
 
 
 async def record_failure(conn: AsyncConnection, row_id: int, *, error: str,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from qmtl.contracts import AuditEntry
 
-from .dialects import insert_for
+from .dialects import chunks, insert_for
 from .tables import allocations, audit_log, runs, world_seq
 
 __all__ = [
@@ -79,21 +79,24 @@ async def next_seqs(conn: AsyncConnection, *, dialect: str,
                     world_ids: Iterable[str]) -> dict[str, int]:
     """Increment and return each world's event ``seq`` (1 for a new world).
 
-    One multi-row ``INSERT … ON CONFLICT DO UPDATE … RETURNING``: it row-locks the counters
-    until commit on PostgreSQL; worlds are listed in sorted order so two transactions lock
-    them in the same order and cannot deadlock.
+    Multi-row ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (one per slice of
+    :func:`~.dialects.chunks`): it row-locks the counters until commit on PostgreSQL;
+    worlds are listed in sorted order so two transactions lock them in the same order and
+    cannot deadlock.
     """
     worlds = sorted(set(world_ids))
     if not worlds:
         return {}
     stmt = (
         insert_for(dialect, world_seq)
-        .values([{"world_id": w, "seq": 1} for w in worlds])
-        .on_conflict_do_update(index_elements=["world_id"],
-                               set_={"seq": world_seq.c.seq + 1})
+        .on_conflict_do_update(index_elements=["world_id"], set_={"seq": world_seq.c.seq + 1})
         .returning(world_seq.c.world_id, world_seq.c.seq)
     )
-    seqs = {row.world_id: int(row.seq) for row in await conn.execute(stmt)}
+    seqs: dict[str, int] = {}
+    # Slices in sorted order keep the lock order; thousands of worlds need several.
+    for part in chunks(worlds, dialect=dialect, params_per_row=2):
+        rows = await conn.execute(stmt, [{"world_id": w, "seq": 1} for w in part])
+        seqs.update((row.world_id, int(row.seq)) for row in rows)
     if set(seqs) != set(worlds):
         raise RuntimeError(f"seq upsert returned {sorted(seqs)} for {worlds}")
     return seqs
