@@ -10,10 +10,11 @@ from fastapi import Depends, Header, Request
 from qmtl.contracts import AllocationUpsert, MultiWorldRebalanceRequest
 from qmtl.contracts.errors import PayloadTooLarge
 from qmtl.controlbus import ControlBus
+from qmtl.engine.columns import ColumnRequest
 
 from .allocations import AllocationService
 from .apply import ApplyService
-from .bodies import parse_body
+from .bodies import parse_body, parse_plan_body
 from .config import WorldServiceSettings
 from .health import HealthService
 from .metrics import WorldServiceMetrics
@@ -25,6 +26,7 @@ from .store.database import Database
 __all__ = [
     "AllocationBody",
     "IfMatch",
+    "PlanBody",
     "RebalanceBody",
     "Runtime",
     "WorldServiceRuntime",
@@ -71,10 +73,30 @@ async def rebalance_body(request: Request, runtime: Runtime) -> MultiWorldRebala
     return body
 
 
+def _check_size(count: int, limit: int) -> None:
+    if count > limit:
+        raise PayloadTooLarge(
+            f"{count} positions is over the limit of {limit} "
+            "(worldservice.server.max_positions)",
+            positions=count, limit_positions=limit,
+        )
+
+
+async def plan_body(request: Request, runtime: Runtime
+                    ) -> ColumnRequest | MultiWorldRebalanceRequest:
+    """The plan body, positions in columns when the fast reader accepts it (see
+    ``bodies.parse_plan_body``); 413 over ``max_positions``."""
+    body = await parse_plan_body(await request.body())
+    count = len(body) if isinstance(body, ColumnRequest) else len(body.positions)
+    _check_size(count, runtime.settings.max_positions)
+    return body
+
+
 async def allocation_body(request: Request) -> AllocationUpsert:
     return await parse_body(await request.body(), AllocationUpsert)
 
 
+PlanBody = Annotated[ColumnRequest | MultiWorldRebalanceRequest, Depends(plan_body)]
 RebalanceBody = Annotated[MultiWorldRebalanceRequest, Depends(rebalance_body)]
 AllocationBody = Annotated[AllocationUpsert, Depends(allocation_body)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]

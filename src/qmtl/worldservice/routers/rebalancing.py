@@ -18,10 +18,11 @@ from qmtl.contracts.errors import (
     StoreUnavailable,
     Unauthorized,
 )
+from qmtl.engine.columns import ColumnRequest
 from qmtl.web.errors import error_responses
 from qmtl.web.openapi import json_body
 
-from ..deps import IfMatch, RebalanceBody, Runtime
+from ..deps import IfMatch, PlanBody, RebalanceBody, Runtime
 from ..etags import etag_header
 from ._openapi import json_response
 
@@ -42,8 +43,11 @@ _PLAN_ERRORS = (SchemaVersionRequired, Unauthorized, PayloadTooLarge, OverlayCon
                **error_responses(*_PLAN_ERRORS)},
     openapi_extra=json_body(MultiWorldRebalanceRequest),
 )
-async def plan(body: RebalanceBody, runtime: Runtime) -> Response:
-    served = await runtime.planning.plan(body)
+async def plan(body: PlanBody, runtime: Runtime) -> Response:
+    if isinstance(body, ColumnRequest):
+        served = await runtime.planning.plan(body.request, book=body.book)
+    else:
+        served = await runtime.planning.plan(body)
     return json_response(served.encoded)
 
 
