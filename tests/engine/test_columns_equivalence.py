@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.contracts.errors import QmtlError
-from qmtl.engine.columns import book_from_dicts, decode_request
+from qmtl.engine.columns import book_from_dicts, decode_request, plan_rebalance_data
 from qmtl.worldservice.bodies import parse_body, parse_plan_body
 from qmtl.worldservice.planning import compute_plan, compute_plan_columns
 
@@ -126,7 +126,31 @@ def _outcome(compute: Any) -> Any:
         return ("error", type(exc).__name__, str(exc))
 
 
+def _check_data(raw: bytes) -> None:
+    """The Python API from plain data: accepts what ``model_validate`` accepts, and plans
+    the document the service would serve at the requested version."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return
+    if not isinstance(data, dict):
+        return
+    try:
+        slow = MultiWorldRebalanceRequest.model_validate(data)
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            plan_rebalance_data(data)
+        return
+    expected = _outcome(partial(compute_plan, slow, version=min(slow.requested_version, 2),
+                                periods_per_year=252, with_body=False))
+    got = _outcome(lambda: orjson.dumps(plan_rebalance_data(data)))
+    assert got[0] == expected[0]
+    if got[0] == "ok":
+        assert json.dumps(got[1]) == json.dumps(expected[1])
+
+
 def _check(raw: bytes) -> None:
+    _check_data(raw)
     slow = _slow(raw)
     fast = decode_request(raw)
     if fast is None:

@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 
 from qmtl.contracts import (
+    LATEST_SCHEMA_VERSION,
     MultiWorldRebalanceRequest,
     MultiWorldRebalanceResponse,
     OverlayDelta,
@@ -34,6 +35,7 @@ from qmtl.contracts import (
 from qmtl.contracts._fast import FastPositionRow, split_request
 from qmtl.contracts._types import MAX_IDENTIFIER_LENGTH, check_identifier
 
+from .alpha import alpha_envelope
 from .book import IntArray, Key, PositionBook, group
 from .overlay import plan_overlay
 from .planning import BookPlan, allocation_inputs, check_mode, plan_book, to_response
@@ -48,6 +50,7 @@ __all__ = [
     "encode_document",
     "plan_columns",
     "plan_document",
+    "plan_rebalance_data",
 ]
 
 
@@ -99,10 +102,13 @@ def _factorise(column: Iterable[Any], size: int) -> tuple[list[Any], IntArray]:
 
 
 def _book(n: int, column: Callable[[str], Iterable[Any]]) -> PositionBook | None:
-    worlds, world = _factorise(column("world_id"), n)
-    strategies, strategy = _factorise(column("strategy_id"), n)
-    symbols, symbol = _factorise(column("symbol"), n)
-    venues, venue = _factorise(column("venue"), n)
+    try:  # an unhashable id (a list from plain data) is simply not an id
+        worlds, world = _factorise(column("world_id"), n)
+        strategies, strategy = _factorise(column("strategy_id"), n)
+        symbols, symbol = _factorise(column("symbol"), n)
+        venues, venue = _factorise(column("venue"), n)
+    except TypeError:
+        return None
     if not (_identifiers_ok(worlds) and _identifiers_ok(strategies)
             and _identifiers_ok(symbols) and _identifiers_ok(venues, nullable=True)):
         return None
@@ -228,3 +234,36 @@ def encode_document(body: Any) -> bytes:
     except orjson.JSONEncodeError:
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
                           allow_nan=False).encode()
+
+
+def plan_rebalance_data(data: Mapping[str, Any], *,
+                        periods_per_year: float = 252.0) -> dict[str, Any]:
+    """:func:`~qmtl.engine.planning.plan_rebalance` for plain data (what ``json.loads``
+    gives): the request as dicts and lists in, the wire document out, served at the
+    request's ``schema_version`` (1 when absent; 2 at most). No model per position or delta.
+
+    Every field but ``positions`` is validated by the request model; the positions column-wise
+    (:func:`book_from_dicts`). When they are not plainly valid the whole request goes through
+    the model, which raises its usual error (or accepts it: then it is planned from objects).
+
+    Raises:
+        pydantic.ValidationError: the request breaks the contract (as ``model_validate``).
+        The errors of ``plan_rebalance`` (mode, overlay configuration, overflow) and
+        ``alpha_envelope`` (unusable ``alpha_series``).
+    """
+    positions = data.get("positions")
+    rest = {key: value for key, value in data.items() if key != "positions"}
+    request = MultiWorldRebalanceRequest.model_validate(rest)
+    book = book_from_dicts(positions) if isinstance(positions, list) else None
+    if book is None and positions is not None:
+        full = MultiWorldRebalanceRequest.model_validate(data)
+        book = PositionBook.from_positions(full.positions)
+    elif book is None:
+        book = PositionBook.from_positions([])
+    version = min(request.requested_version, LATEST_SCHEMA_VERSION)
+    planned = plan_columns(request, book)
+    if version < 2:
+        return plan_document(planned, version=version)
+    envelope = alpha_envelope(request, planned.skeleton, periods_per_year=periods_per_year)
+    return plan_document(planned, version=version, alpha_metrics=envelope,
+                         rebalance_intent=request.rebalance_intent)
