@@ -93,12 +93,18 @@ def _identifiers_ok(values: Iterable[str | None], *, nullable: bool = False) -> 
 
 
 def _factorise(column: Iterable[Any], size: int) -> tuple[list[Any], IntArray]:
-    """Distinct values in first-seen order and each element's index among them (one dict)."""
+    """Distinct values in first-seen order and each element's index among them.
+
+    One dict, iterated in C: ``setdefault(value, i)`` returns the index of the value's first
+    occurrence; ranking those indices (a cumulative count, O(n)) gives dense codes in the
+    dict's insertion order.
+    """
     index: dict[Any, int] = {}
-    first_seen = index.setdefault
-    codes = np.fromiter((first_seen(value, len(index)) for value in column),
-                        dtype=np.int64, count=size)
-    return list(index), codes
+    first = np.fromiter(map(index.setdefault, column, range(size)), dtype=np.int64,
+                        count=size)
+    seen = np.zeros(size, dtype=np.int64)
+    seen[first] = 1
+    return list(index), (np.cumsum(seen) - 1)[first]
 
 
 def _book(n: int, column: Callable[[str], Iterable[Any]]) -> PositionBook | None:
