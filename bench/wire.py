@@ -35,8 +35,8 @@ import httpx
 import msgspec
 import orjson
 from _common import machine_line, seeded_request
-from gateway import deployment
 
+from gateway import deployment
 from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.engine.columns import decode_request, plan_rebalance_data
 from qmtl.worldservice.planning import compute_plan, compute_plan_columns

@@ -19,7 +19,7 @@ from ..bodies import REQUEST_BODY_OPENAPI, FullBody, ProxyBody
 from ..deps import StateDep
 from ..execute import ExecuteFlags, allow_live_header
 from ..served import WorldServiceBadResponse
-from ..worldservice_client import PlanResult
+from ..worldservice_client import PlanResult, RelayedPlan
 
 __all__ = ["router"]
 
@@ -32,7 +32,7 @@ _UPSTREAM = (
 )
 
 
-def _proxied(result: PlanResult) -> Response:
+def _proxied(result: PlanResult | RelayedPlan) -> Response:
     headers = {name.title(): value for name, value in result.headers.items()}
     return Response(result.content, media_type="application/json", headers=headers)
 
@@ -47,7 +47,7 @@ def _proxied(result: PlanResult) -> Response:
 async def plan(request: ProxyBody, state: StateDep) -> Response:
     """The WorldService's plan at the best version both sides serve; WorldService errors
     come back with their status and detail unchanged."""
-    return _proxied(await state.client.post_rebalance_plan(request))
+    return _proxied(await state.client.relay_rebalance("plan", request))
 
 
 @router.post(
@@ -62,7 +62,7 @@ async def apply(request: ProxyBody, state: StateDep,
                 if_match: Annotated[str | None, Header()] = None) -> Response:
     """Record the plan at the WorldService; ``If-Match`` is passed on and
     ``Idempotent-Replayed``/``ETag`` come back."""
-    return _proxied(await state.client.post_rebalance_apply(request, if_match=if_match))
+    return _proxied(await state.client.relay_rebalance("apply", request, if_match=if_match))
 
 
 @router.post(
