@@ -22,6 +22,7 @@ import httpx
 
 from qmtl.contracts import MultiWorldRebalanceRequest
 
+from ._body import encode_body
 from ._capabilities import Capabilities, GatewayHealthView, parse_health
 from ._errors import GatewayError, GatewayHTTPError, GatewayUnavailable, error_code
 from ._events import EventStream, ReconnectPolicy
@@ -164,8 +165,12 @@ class GatewayClient:
         client = self._client()
         url = f"{self.base_url}{path}"
         try:
-            response = await client.request(method, path, json=body, params=params,
-                                            headers=headers)
+            if body is None:
+                response = await client.request(method, path, params=params, headers=headers)
+            else:
+                response = await client.request(
+                    method, path, content=encode_body(body), params=params,
+                    headers={"content-type": "application/json", **(headers or {})})
         except httpx.TransportError as exc:
             raise GatewayUnavailable(url, _describe_transport_error(exc)) from exc
         logger.debug("%s %s -> %s", method, url, response.status_code)
