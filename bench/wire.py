@@ -131,10 +131,55 @@ def ws_pid(url: str) -> int:
     raise SystemExit("WorldService process not found")
 
 
+def decoders(n: int) -> None:
+    """The candidate readers of the positions, timed on the same bytes (best of 3)."""
+    import io
+
+    from qmtl.contracts._fast import split_request
+    from qmtl.engine.columns import book_from_rows
+
+    raw = orjson.dumps(seeded_request(n, n_symbols=N_SYMBOLS))
+    rows = split_request(raw)
+    assert rows is not None
+    top = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
+    candidates: list[tuple[str, Callable[[], Any]]] = [
+        ("json.loads (dicts)", lambda: json.loads(raw)),
+        ("orjson.loads (dicts)", lambda: orjson.loads(raw)),
+        ("msgspec untyped (dicts)", lambda: msgspec.json.decode(raw)),
+        ("msgspec top level only (Raw values)",
+         lambda: msgspec.json.decode(raw, type=dict[str, msgspec.Raw])),
+        ("msgspec typed rows (split_request)", lambda: split_request(raw)),
+        ("rows -> PositionBook (dict factorise)", lambda: book_from_rows(rows.rows)),
+        ("pydantic model_validate_json",
+         lambda: MultiWorldRebalanceRequest.model_validate_json(raw)),
+    ]
+    try:
+        import polars as pl
+    except ImportError:
+        pl = None
+    if pl is not None:
+        positions = bytes(top["positions"])
+        schema = {"world_id": pl.String, "strategy_id": pl.String, "symbol": pl.String,
+                  "qty": pl.Float64, "mark": pl.Float64, "venue": pl.String}
+        candidates.append(("polars read_json (positions only)",
+                           lambda: pl.read_json(io.BytesIO(positions), schema=schema)))
+    print()
+    print(f"| reader, {n:,} positions ({len(raw) / 1e6:.0f} MB) | best of 3 |")
+    print("|---|---:|")
+    for name, fn in candidates:
+        print(f"| {name} | {best(fn, 3):.3f} s |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--decoders", type=int, default=0, metavar="N",
+                        help="only time the candidate readers at N positions")
     args = parser.parse_args()
+    if args.decoders:
+        print(machine_line())
+        decoders(args.decoders)
+        return
     plan = [(10_000, 5), (100_000, 3)] + ([] if args.quick else [(1_000_000, 2)])
     print(machine_line())
     rows = []

@@ -25,7 +25,12 @@ from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.contracts.errors import QmtlError
 from qmtl.engine.columns import book_from_dicts, decode_request, plan_rebalance_data
 from qmtl.worldservice.bodies import parse_body, parse_plan_body
-from qmtl.worldservice.planning import compute_plan, compute_plan_columns
+from qmtl.worldservice.planning import (
+    compute_plan,
+    compute_plan_columns,
+    render_json,
+    served_response,
+)
 
 WORLDS = ["w1", "w2", "w3"]
 IDS = st.sampled_from(["a", "b", "s1", "s2", "Ω", "x y", "BTC/USDT"])
@@ -118,6 +123,12 @@ def _slow(raw: bytes) -> MultiWorldRebalanceRequest | None:
         return None
 
 
+def _pydantic_rendering(request: MultiWorldRebalanceRequest, version: int) -> bytes:
+    """The oracle: the plan as pydantic models, rendered by pydantic (before issue 11)."""
+    return render_json(served_response(request, version=version, periods_per_year=252),
+                       version)
+
+
 def _outcome(compute: Any) -> Any:
     try:
         encoded = compute()
@@ -141,8 +152,7 @@ def _check_data(raw: bytes) -> None:
         with pytest.raises(ValidationError):
             plan_rebalance_data(data)
         return
-    expected = _outcome(partial(compute_plan, slow, version=min(slow.requested_version, 2),
-                                periods_per_year=252, with_body=False))
+    expected = _outcome(partial(_pydantic_rendering, slow, min(slow.requested_version, 2)))
     got = _outcome(lambda: orjson.dumps(plan_rebalance_data(data)))
     assert got[0] == expected[0]
     if got[0] == "ok":
@@ -162,13 +172,16 @@ def _check(raw: bytes) -> None:
     assert slow is not None, raw  # the fast reader never accepts what pydantic refuses
     assert fast.request == slow.model_copy(update={"positions": []})
     for version in (1, 2):
-        expected = _outcome(partial(compute_plan, slow, version=version,
-                                    periods_per_year=252, with_body=False))
+        expected = _outcome(partial(_pydantic_rendering, slow, version))
         got = _outcome(partial(compute_plan_columns, fast.request, fast.book,
                                version=version, periods_per_year=252))
         assert got == expected
         if got[0] == "ok":  # key order too, at every level that has more than one key
             assert json.dumps(got[1]) == json.dumps(expected[1])
+        # The service's object path (apply, and plan bodies the fast reader declined)
+        # renders from columns too: the same document.
+        assert _outcome(partial(compute_plan, slow, version=version, periods_per_year=252,
+                                with_body=False)) == expected
     positions = json.loads(raw).get("positions") or []
     from_dicts = book_from_dicts(positions)
     assert from_dicts is not None

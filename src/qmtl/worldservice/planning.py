@@ -31,7 +31,6 @@ from qmtl.contracts import (
     RebalanceIntent,
     RebalanceMode,
     negotiate_schema_version,
-    render_response,
 )
 from qmtl.contracts.errors import OverlayConfigRequired, RebalanceModeUnsupported
 from qmtl.engine import alpha_envelope, columns, plan_rebalance
@@ -51,6 +50,7 @@ __all__ = [
     "ServedPlan",
     "compute_plan",
     "compute_plan_columns",
+    "plan_body",
     "encode_json",
     "render_json",
     "served_response",
@@ -110,22 +110,32 @@ def _alpha(request: MultiWorldRebalanceRequest, response: MultiWorldRebalanceRes
         raise validation_error(("body", "alpha_series"), f"{exc.field}: {exc}") from exc
 
 
+def plan_body(request: MultiWorldRebalanceRequest, book: PositionBook, *, version: int,
+              periods_per_year: float) -> dict[str, Any]:
+    """The wire document (``render_response`` of :func:`served_response`: same keys, same
+    order, same values) built from the plan's columns, without a model per delta.
+
+    Raises:
+        The errors of :func:`served_response`.
+    """
+    planned = columns.plan_columns(request, book)
+    if version < 2:
+        return columns.plan_document(planned, version=version)
+    envelope = _alpha(request, planned.skeleton, periods_per_year=periods_per_year)
+    return columns.plan_document(planned, version=version, alpha_metrics=envelope,
+                                 rebalance_intent=request.rebalance_intent)
+
+
 def compute_plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook, *,
                          version: int, periods_per_year: float) -> bytes:
-    """:func:`compute_plan` (JSON bytes only) over a columnar book: the same document,
-    built from the plan's columns (:mod:`qmtl.engine.columns`) without a model per delta.
+    """The JSON bytes of :func:`plan_body` (positions already in columns).
 
     Raises:
         The errors of :func:`served_response`.
     """
     with gc_paused(len(book) > OFFLOAD_POSITIONS):
-        planned = columns.plan_columns(request, book)
-        if version < 2:
-            return columns.encode_document(columns.plan_document(planned, version=version))
-        envelope = _alpha(request, planned.skeleton, periods_per_year=periods_per_year)
-        body = columns.plan_document(planned, version=version, alpha_metrics=envelope,
-                                     rebalance_intent=request.rebalance_intent)
-        return columns.encode_document(body)
+        return columns.encode_document(plan_body(request, book, version=version,
+                                                 periods_per_year=periods_per_year))
 
 
 def served_response(request: MultiWorldRebalanceRequest, *, version: int,
@@ -151,19 +161,16 @@ def served_response(request: MultiWorldRebalanceRequest, *, version: int,
 def compute_plan(request: MultiWorldRebalanceRequest, *, version: int,
                  periods_per_year: float,
                  with_body: bool = True) -> tuple[dict[str, Any] | None, bytes]:
-    """Plan and render: the wire dict (``render_response``; only when ``with_body``) and
-    the JSON bytes. CPU only; the cyclic GC is paused for large plans (``gcpause``).
+    """Plan and render: the wire dict (:func:`plan_body`; only when ``with_body``) and the
+    JSON bytes. CPU only; the cyclic GC is paused for large plans (``gcpause``).
 
     Raises:
         The errors of :func:`served_response`.
     """
     with gc_paused(len(request.positions) > OFFLOAD_POSITIONS):
-        response = served_response(request, version=version,
-                                   periods_per_year=periods_per_year)
-        if not with_body:
-            return None, render_json(response, version)
-        body = render_response(response, version)
-        return body, encode_json(body)
+        book = PositionBook.from_positions(request.positions)
+        body = plan_body(request, book, version=version, periods_per_year=periods_per_year)
+        return (body if with_body else None), columns.encode_document(body)
 
 
 class PlanningService:
