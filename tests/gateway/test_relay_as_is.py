@@ -55,3 +55,25 @@ def test_anything_else_is_revalidated(content: bytes) -> None:
 def test_apply_answers_need_run_id_and_etag() -> None:
     assert relayable_as_is(_doc(), apply=True) is None
     assert relayable_as_is(_doc(run_id="r", etag="e"), apply=True) == 1
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"schema_version": 2, "positions": [{"qty": 1}], "run_id": "r", "x": [1, {"y": 2}]}',
+    b'{"schema_version": "2"}', b'{"run_id": "a\\u0000b"}', b'{"schema_version": 1, '
+    b'"schema_version": 0}', b"[]", b"nope", b"", b'{"alpha_series": null}',
+])
+def test_request_envelope_is_read_like_the_whole_document(raw: bytes) -> None:
+    from pydantic import ValidationError
+
+    from qmtl.gateway.bodies import _envelope
+    from qmtl.gateway.outgoing import RequestEnvelope
+
+    def outcome(parse: Any) -> Any:
+        try:
+            model = parse()
+        except ValidationError as exc:
+            return exc.errors(include_url=False, include_context=False)
+        return model.model_dump(), model.model_fields_set
+
+    assert outcome(lambda: _envelope(raw)) == outcome(
+        lambda: RequestEnvelope.model_validate_json(raw or b"null"))

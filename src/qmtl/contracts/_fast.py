@@ -2,7 +2,8 @@
 
 The pydantic models stay the one home of the contract (schemas, OpenAPI, error lists). This
 module only speeds up the common case: a valid request. :func:`split_request` decodes the
-``positions`` array into light msgspec rows (no validation beyond JSON types) and validates
+``positions`` array into light msgspec rows, a chunk at a time (no validation beyond JSON
+types), and validates
 everything else with the pydantic model itself, so the non-position fields accept, reject
 and default exactly as the model does. It returns ``None`` whenever it is unsure — the
 caller then validates the whole document with pydantic, which produces the 422 list; the
@@ -16,6 +17,7 @@ numbers, ``mark > 0``, printable ids) is checked column-wise by
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgspec
@@ -23,7 +25,7 @@ from pydantic import ValidationError
 
 from ._request import MultiWorldRebalanceRequest
 
-__all__ = ["FastPositionRow", "SplitRequest", "split_request"]
+__all__ = ["CHUNK_ROWS", "FastPositionRow", "SplitRequest", "split_request"]
 
 
 class FastPositionRow(msgspec.Struct, gc=False):
@@ -47,20 +49,42 @@ HANDLED_REQUEST_FIELDS: frozenset[str] = frozenset({"positions"})
 """Request fields read by the fast path; every other field goes through the model."""
 
 _TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_ROWS = msgspec.json.Decoder(list[FastPositionRow] | None)
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw] | None)
+_ROWS = msgspec.json.Decoder(list[FastPositionRow])
 _KEY = msgspec.json.Encoder()
+
+CHUNK_ROWS = 65_536
+"""Positions decoded into rows at a time (bounds the rows alive at once)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SplitRequest:
-    """The request validated without its positions, and the positions as raw rows.
+    """The request validated without its positions, and the positions still encoded.
 
-    ``request.positions`` is empty; ``rows`` still need the column checks of
-    :mod:`qmtl.engine.columns` (finite, ``mark > 0``, ids).
+    ``request.positions`` is empty. ``items`` are the encoded positions (views of the
+    request's bytes); :meth:`chunks` decodes them into rows a chunk at a time. The rows
+    still need the column checks of :mod:`qmtl.engine.columns` (finite, ``mark > 0``, ids).
     """
 
     request: MultiWorldRebalanceRequest
-    rows: list[FastPositionRow]
+    items: list[msgspec.Raw]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def rows(self) -> list[FastPositionRow]:
+        """Every position as a row at once (small requests, tests)."""
+        return [row for chunk in self.chunks() for row in chunk]
+
+    def chunks(self, size: int = CHUNK_ROWS) -> Iterator[list[FastPositionRow]]:
+        """The rows, ``size`` at a time.
+
+        Raises:
+            msgspec.ValidationError: a position is not of the JSON types of a row.
+        """
+        for start in range(0, len(self.items), size):
+            yield _ROWS.decode(b"[" + b",".join(self.items[start:start + size]) + b"]")
 
 
 def split_request(raw: bytes) -> SplitRequest | None:
@@ -73,7 +97,7 @@ def split_request(raw: bytes) -> SplitRequest | None:
     try:
         top = _TOP.decode(raw)
         positions = top.pop("positions", None)
-        rows = _ROWS.decode(positions) if positions is not None else None
+        items = _ITEMS.decode(positions) if positions is not None else None
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     rest = b"{" + b",".join(_KEY.encode(key) + b":" + bytes(value)
@@ -82,4 +106,4 @@ def split_request(raw: bytes) -> SplitRequest | None:
         request = MultiWorldRebalanceRequest.model_validate_json(rest)
     except ValidationError:
         return None
-    return SplitRequest(request=request, rows=rows or [])
+    return SplitRequest(request=request, items=items or [])

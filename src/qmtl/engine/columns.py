@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -44,6 +45,7 @@ from .scales import compute_scales
 __all__ = [
     "ColumnRequest",
     "ColumnPlan",
+    "book_from_chunks",
     "book_from_dicts",
     "book_from_rows",
     "decode_request",
@@ -92,54 +94,96 @@ def _identifiers_ok(values: Iterable[str | None], *, nullable: bool = False) -> 
     return True
 
 
-def _factorise(column: Iterable[Any], size: int) -> tuple[list[Any], IntArray]:
-    """Distinct values in first-seen order and each element's index among them.
+_ID_COLUMNS = ("world_id", "strategy_id", "symbol", "venue")
+ColumnReader = Callable[[str], Iterable[Any]]
+"""Gives one column of a chunk of positions as an iterable (``reader("qty")``)."""
 
-    One dict, iterated in C: ``setdefault(value, i)`` returns the index of the value's first
-    occurrence; ranking those indices (a cumulative count, O(n)) gives dense codes in the
-    dict's insertion order.
+
+class _Columns:
+    """Positions accumulated chunk by chunk into id dicts and number arrays.
+
+    Ids are factorised with one dict per column, iterated in C: ``setdefault(value, i)``
+    returns the index of the value's first occurrence; ranking those indices at the end
+    (a cumulative count, O(n)) gives dense codes in the dicts' insertion order. Only one
+    chunk's rows need to exist at a time, which bounds the memory of a large request.
     """
-    index: dict[Any, int] = {}
-    first = np.fromiter(map(index.setdefault, column, range(size)), dtype=np.int64,
-                        count=size)
-    seen = np.zeros(size, dtype=np.int64)
-    seen[first] = 1
-    return list(index), (np.cumsum(seen) - 1)[first]
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.filled = 0
+        self.index: dict[str, dict[Any, int]] = {name: {} for name in _ID_COLUMNS}
+        self.first = {name: np.empty(n, dtype=np.int64) for name in _ID_COLUMNS}
+        self.qty = np.empty(n, dtype=np.float64)
+        self.mark = np.empty(n, dtype=np.float64)
+
+    def add(self, size: int, column: ColumnReader) -> bool:
+        """Append a chunk of ``size`` positions; ``False`` when one is not plainly valid."""
+        start, stop = self.filled, self.filled + size
+        if stop > self.n:
+            return False
+        try:  # an unhashable id (a list from plain data) is simply not an id
+            for name in _ID_COLUMNS:
+                self.first[name][start:stop] = np.fromiter(
+                    map(self.index[name].setdefault, column(name), range(start, stop)),
+                    dtype=np.int64, count=size)
+            self.qty[start:stop] = np.fromiter(column("qty"), dtype=np.float64, count=size)
+            self.mark[start:stop] = np.fromiter(column("mark"), dtype=np.float64, count=size)
+        except (TypeError, ValueError, OverflowError):
+            return False
+        self.filled = stop
+        return True
+
+    def codes(self, name: str) -> tuple[list[Any], IntArray]:
+        first = self.first[name]
+        seen = np.zeros(self.n, dtype=np.int64)
+        seen[first] = 1
+        return list(self.index[name]), (np.cumsum(seen) - 1)[first]
+
+    def book(self) -> PositionBook | None:
+        """The book, or ``None`` when a value breaks a ``PositionSlice`` rule."""
+        if self.filled != self.n:
+            return None
+        worlds, world = self.codes("world_id")
+        strategies, strategy = self.codes("strategy_id")
+        symbols, symbol = self.codes("symbol")
+        venues, venue = self.codes("venue")
+        if not (_identifiers_ok(worlds) and _identifiers_ok(strategies)
+                and _identifiers_ok(symbols) and _identifiers_ok(venues, nullable=True)):
+            return None
+        qty, mark = self.qty, self.mark
+        if not (np.isfinite(qty).all() and np.isfinite(mark).all() and (mark > 0).all()):
+            return None
+        n_symbols = max(len(symbols), 1)
+        pairs = group(venue * n_symbols + symbol, size=len(venues) * len(symbols))
+        keys: list[Key] = [(venues[code // n_symbols], symbols[code % n_symbols])
+                           for code in pairs.ids.tolist()]
+        book = PositionBook.from_codes(worlds=worlds, strategies=strategies, keys=keys,
+                                       world=world, strategy=strategy, key=pairs.inverse,
+                                       qty=qty, mark=mark)
+        for array in (book.world, book.strategy, book.key, book.qty, book.mark):
+            array.flags.writeable = False
+        return book
 
 
-def _book(n: int, column: Callable[[str], Iterable[Any]]) -> PositionBook | None:
-    try:  # an unhashable id (a list from plain data) is simply not an id
-        worlds, world = _factorise(column("world_id"), n)
-        strategies, strategy = _factorise(column("strategy_id"), n)
-        symbols, symbol = _factorise(column("symbol"), n)
-        venues, venue = _factorise(column("venue"), n)
-    except TypeError:
-        return None
-    if not (_identifiers_ok(worlds) and _identifiers_ok(strategies)
-            and _identifiers_ok(symbols) and _identifiers_ok(venues, nullable=True)):
-        return None
-    try:
-        qty = np.fromiter(column("qty"), dtype=np.float64, count=n)
-        mark = np.fromiter(column("mark"), dtype=np.float64, count=n)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if not (np.isfinite(qty).all() and np.isfinite(mark).all() and (mark > 0).all()):
-        return None
-    n_symbols = max(len(symbols), 1)
-    pairs = group(venue * n_symbols + symbol, size=len(venues) * len(symbols))
-    keys: list[Key] = [(venues[code // n_symbols], symbols[code % n_symbols])
-                       for code in pairs.ids.tolist()]
-    book = PositionBook.from_codes(worlds=worlds, strategies=strategies, keys=keys,
-                                   world=world, strategy=strategy, key=pairs.inverse,
-                                   qty=qty, mark=mark)
-    for array in (book.world, book.strategy, book.key, book.qty, book.mark):
-        array.flags.writeable = False
-    return book
+def _row_reader(rows: Sequence[FastPositionRow]) -> ColumnReader:
+    return lambda name: map(attrgetter(name), rows)
 
 
 def book_from_rows(rows: Sequence[FastPositionRow]) -> PositionBook | None:
     """The book of msgspec rows, or ``None`` when a row breaks a ``PositionSlice`` rule."""
-    return _book(len(rows), lambda name: map(attrgetter(name), rows))
+    columns = _Columns(len(rows))
+    return columns.book() if columns.add(len(rows), _row_reader(rows)) else None
+
+
+def book_from_chunks(n: int, chunks: Iterable[Sequence[FastPositionRow]]
+                     ) -> PositionBook | None:
+    """The book of ``n`` positions given as successive chunks of msgspec rows (only one
+    chunk alive at a time), or ``None`` when a row breaks a ``PositionSlice`` rule."""
+    columns = _Columns(n)
+    for rows in chunks:
+        if not columns.add(len(rows), _row_reader(rows)):
+            return None
+    return columns.book()
 
 
 _ROW_KEYS = ("world_id", "strategy_id", "symbol", "qty", "mark")
@@ -163,7 +207,8 @@ def book_from_dicts(positions: Sequence[Mapping[str, Any]]) -> PositionBook | No
             return (p.get("venue") for p in positions)
         return map(itemgetter(name), positions)
 
-    return _book(len(positions), column)
+    columns = _Columns(len(positions))
+    return columns.book() if columns.add(len(positions), column) else None
 
 
 def decode_request(raw: bytes) -> ColumnRequest | None:
@@ -172,7 +217,10 @@ def decode_request(raw: bytes) -> ColumnRequest | None:
     split = split_request(raw)
     if split is None:
         return None
-    book = book_from_rows(split.rows)
+    try:
+        book = book_from_chunks(len(split), split.chunks())
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
     return None if book is None else ColumnRequest(request=split.request, book=book)
 
 
