@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter, itemgetter
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
 import msgspec
@@ -128,7 +128,7 @@ class _Columns:
                     dtype=np.int64, count=size)
             self.qty[start:stop] = np.fromiter(column("qty"), dtype=np.float64, count=size)
             self.mark[start:stop] = np.fromiter(column("mark"), dtype=np.float64, count=size)
-        except (TypeError, ValueError, OverflowError):
+        except (TypeError, ValueError, OverflowError, KeyError):
             return False
         self.filled = stop
         return True
@@ -186,26 +186,27 @@ def book_from_chunks(n: int, chunks: Iterable[Sequence[FastPositionRow]]
     return columns.book()
 
 
-_ROW_KEYS = ("world_id", "strategy_id", "symbol", "qty", "mark")
+_NUMBER_TYPES = frozenset({int, float})
+_VENUE_TYPES = frozenset({str, type(None)})
 
 
 def book_from_dicts(positions: Sequence[Mapping[str, Any]]) -> PositionBook | None:
     """The book of plain position dicts (what ``json.loads`` gives), or ``None`` when one
-    is not exactly of the wire's JSON types (a bool or a string where a number goes...)."""
-    for position in positions:
-        if not isinstance(position, Mapping) or not all(k in position for k in _ROW_KEYS):
+    is not exactly of the wire's JSON types (a bool or a string where a number goes, a
+    missing key...). The type checks are sets of ``type`` over each column (C loops)."""
+    if not set(map(type, positions)) <= {dict}:
+        return None
+    venue = methodcaller("get", "venue")
+    try:
+        if not (set(map(type, map(itemgetter("qty"), positions))) <= _NUMBER_TYPES
+                and set(map(type, map(itemgetter("mark"), positions))) <= _NUMBER_TYPES
+                and set(map(type, map(venue, positions))) <= _VENUE_TYPES):
             return None
-        for name in ("qty", "mark"):
-            value = position[name]
-            if type(value) is not float and type(value) is not int:
-                return None
-    if any(type(p.get("venue")) not in (str, type(None)) for p in positions):
+    except KeyError:
         return None
 
     def column(name: str) -> Iterable[Any]:
-        if name == "venue":
-            return (p.get("venue") for p in positions)
-        return map(itemgetter(name), positions)
+        return map(venue if name == "venue" else itemgetter(name), positions)
 
     columns = _Columns(len(positions))
     return columns.book() if columns.add(len(positions), column) else None
