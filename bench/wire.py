@@ -135,21 +135,25 @@ def decoders(n: int) -> None:
     """The candidate readers of the positions, timed on the same bytes (best of 3)."""
     import io
 
-    from qmtl.contracts._fast import split_request
-    from qmtl.engine.columns import book_from_rows
+    from qmtl.contracts._fast import FastPositionRow, split_request
+    from qmtl.engine.columns import book_from_chunks
 
     raw = orjson.dumps(seeded_request(n, n_symbols=N_SYMBOLS))
-    rows = split_request(raw)
-    assert rows is not None
+    split = split_request(raw)
+    assert split is not None
     top = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
+    rows = msgspec.json.Decoder(list[FastPositionRow])
     candidates: list[tuple[str, Callable[[], Any]]] = [
         ("json.loads (dicts)", lambda: json.loads(raw)),
         ("orjson.loads (dicts)", lambda: orjson.loads(raw)),
         ("msgspec untyped (dicts)", lambda: msgspec.json.decode(raw)),
         ("msgspec top level only (Raw values)",
          lambda: msgspec.json.decode(raw, type=dict[str, msgspec.Raw])),
-        ("msgspec typed rows (split_request)", lambda: split_request(raw)),
-        ("rows -> PositionBook (dict factorise)", lambda: book_from_rows(rows.rows)),
+        ("msgspec top level + one Raw per position (split_request)",
+         lambda: split_request(raw)),
+        ("msgspec typed rows, all at once", lambda: rows.decode(top["positions"])),
+        ("Raw positions -> typed rows -> PositionBook, 65,536-row chunks",
+         lambda: book_from_chunks(len(split), split.chunks())),
         ("pydantic model_validate_json",
          lambda: MultiWorldRebalanceRequest.model_validate_json(raw)),
     ]
