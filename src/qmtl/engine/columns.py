@@ -46,6 +46,7 @@ __all__ = [
     "ColumnRequest",
     "ColumnPlan",
     "book_from_chunks",
+    "book_from_codes",
     "book_from_dicts",
     "book_from_rows",
     "decode_request",
@@ -143,26 +144,37 @@ class _Columns:
         """The book, or ``None`` when a value breaks a ``PositionSlice`` rule."""
         if self.filled != self.n:
             return None
-        worlds, world = self.codes("world_id")
-        strategies, strategy = self.codes("strategy_id")
-        symbols, symbol = self.codes("symbol")
-        venues, venue = self.codes("venue")
-        if not (_identifiers_ok(worlds) and _identifiers_ok(strategies)
-                and _identifiers_ok(symbols) and _identifiers_ok(venues, nullable=True)):
-            return None
-        qty, mark = self.qty, self.mark
-        if not (np.isfinite(qty).all() and np.isfinite(mark).all() and (mark > 0).all()):
-            return None
-        n_symbols = max(len(symbols), 1)
-        pairs = group(venue * n_symbols + symbol, size=len(venues) * len(symbols))
-        keys: list[Key] = [(venues[code // n_symbols], symbols[code % n_symbols])
-                           for code in pairs.ids.tolist()]
-        book = PositionBook.from_codes(worlds=worlds, strategies=strategies, keys=keys,
-                                       world=world, strategy=strategy, key=pairs.inverse,
-                                       qty=qty, mark=mark)
-        for array in (book.world, book.strategy, book.key, book.qty, book.mark):
-            array.flags.writeable = False
-        return book
+        return book_from_codes(ids={name: self.codes(name) for name in _ID_COLUMNS},
+                               qty=self.qty, mark=self.mark)
+
+
+def book_from_codes(*, ids: Mapping[str, tuple[Sequence[Any], IntArray]], qty: Any,
+                    mark: Any) -> PositionBook | None:
+    """The book of factorised columns: ``ids[name] = (distinct values, codes)`` for
+    ``world_id``, ``strategy_id``, ``symbol`` and ``venue`` (``None`` allowed there only);
+    ``None`` when a value breaks a ``PositionSlice`` rule (id, finiteness, ``mark > 0``)."""
+    worlds, world = ids["world_id"]
+    strategies, strategy = ids["strategy_id"]
+    symbols, symbol = ids["symbol"]
+    venues, venue = ids["venue"]
+    if not (_identifiers_ok(worlds) and _identifiers_ok(strategies)
+            and _identifiers_ok(symbols) and _identifiers_ok(venues, nullable=True)):
+        return None
+    qty = np.asarray(qty, dtype=np.float64)
+    mark = np.asarray(mark, dtype=np.float64)
+    if not (np.isfinite(qty).all() and np.isfinite(mark).all() and (mark > 0).all()):
+        return None
+    n_symbols = max(len(symbols), 1)
+    pairs = group(np.asarray(venue, dtype=np.int64) * n_symbols + symbol,
+                  size=len(venues) * len(symbols))
+    keys: list[Key] = [(venues[code // n_symbols], symbols[code % n_symbols])
+                       for code in pairs.ids.tolist()]
+    book = PositionBook.from_codes(worlds=list(worlds), strategies=list(strategies), keys=keys,
+                                   world=world, strategy=strategy, key=pairs.inverse,
+                                   qty=qty, mark=mark)
+    for array in (book.world, book.strategy, book.key, book.qty, book.mark):
+        array.flags.writeable = False
+    return book
 
 
 def _row_reader(rows: Sequence[FastPositionRow]) -> ColumnReader:
