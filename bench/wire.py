@@ -42,6 +42,7 @@ from qmtl.engine.columns import decode_request, plan_rebalance_data
 from qmtl.worldservice.planning import compute_plan, compute_plan_columns
 
 N_SYMBOLS = 10_000
+ARROW = "application/vnd.apache.arrow.stream"
 
 
 def best(fn: Callable[[], Any], runs: int) -> float:
@@ -78,6 +79,33 @@ def columnar_path(raw: bytes) -> bytes:
     return compute_plan_columns(fast.request, fast.book, version=2, periods_per_year=252)
 
 
+def arrow_body(data: dict[str, Any]) -> bytes:
+    """The request as an Arrow IPC stream: positions table + the rest in the metadata."""
+    import pyarrow as pa
+
+    from qmtl.worldservice.arrow import REQUEST_METADATA
+
+    rest = {k: v for k, v in data.items() if k != "positions"}
+    rows = data["positions"]
+    table = pa.table({name: [row.get(name) for row in rows] for name in
+                      ("world_id", "strategy_id", "symbol", "qty", "mark", "venue")})
+    table = table.replace_schema_metadata({REQUEST_METADATA: orjson.dumps(rest)})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def arrow_path(raw: bytes) -> bytes:
+    from qmtl.engine.columns import ColumnRequest
+    from qmtl.worldservice.arrow import decode_arrow_body, encode_arrow_answer
+
+    fast = asyncio.run(decode_arrow_body(raw))
+    assert isinstance(fast, ColumnRequest)
+    encoded = compute_plan_columns(fast.request, fast.book, version=2, periods_per_year=252)
+    return encode_arrow_answer(encoded)
+
+
 def vm_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -106,6 +134,17 @@ async def over_http(sizes: list[tuple[int, bytes, int]]) -> dict[int, dict[str, 
             await http_time(client, f"{ws}/rebalancing/plan", small, 3)
             await http_time(client, f"{gw}/rebalancing/plan", small, 3)
             for n, body, runs in sizes:
+                if n == max(size for size, _, _ in sizes):
+                    arrow = arrow_body(seeded_request(n, n_symbols=N_SYMBOLS,
+                                                      schema_version=2))
+                    headers = {"content-type": ARROW, "accept": ARROW}
+                    times = []
+                    for _ in range(runs):
+                        started = time.perf_counter()
+                        (await client.post(f"{ws}/rebalancing/plan", content=arrow,
+                                           headers=headers)).raise_for_status()
+                        times.append(time.perf_counter() - started)
+                    out[-n] = {"direct": statistics.median(times), "mb": len(arrow) / 1e6}
                 await asyncio.sleep(1.0)
                 idle = vm_kib(pid, "VmRSS")
                 Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -215,6 +254,14 @@ def main() -> None:
               f"| {h['gateway'] / h['direct']:.2f}× "
               f"| {h['peak_over_idle_mb']:.0f} MB ({h['peak_over_idle_mb'] / row['mb']:.2f}× "
               "the request) |")
+    n = rows[-1]["n"]
+    arrow = arrow_body(seeded_request(n, n_symbols=N_SYMBOLS, schema_version=2))
+    in_process = best(lambda: arrow_path(arrow), 3)
+    print()
+    print("| Arrow IPC in and out | request MB | in process | HTTP direct |")
+    print("|---|---:|---:|---:|")
+    print(f"| {n:,} positions | {len(arrow) / 1e6:.1f} | {in_process:.3f} s "
+          f"| {http[-n]['direct']:.3f} s |")
 
 
 if __name__ == "__main__":
