@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from qmtl import contracts
 from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.contracts.errors import UnsupportedMediaType
 from qmtl.engine.columns import ColumnRequest, book_from_codes
@@ -40,9 +41,9 @@ from .bodies import parse_body, validation_error
 __all__ = ["ARROW_STREAM", "REQUEST_METADATA", "RESPONSE_METADATA", "decode_arrow_body",
            "encode_arrow_answer", "load_pyarrow", "wants_arrow"]
 
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
-REQUEST_METADATA = b"qmtl.request"
-RESPONSE_METADATA = b"qmtl.response"
+ARROW_STREAM = contracts.ARROW_STREAM
+REQUEST_METADATA = contracts.ARROW_REQUEST_METADATA
+RESPONSE_METADATA = contracts.ARROW_RESPONSE_METADATA
 _IDS = ("world_id", "strategy_id", "symbol", "venue")
 
 
