@@ -34,12 +34,38 @@ from qmtl.worldservice.planning import (
 
 WORLDS = ["w1", "w2", "w3"]
 IDS = st.sampled_from(["a", "b", "s1", "s2", "Ω", "x y", "BTC/USDT"])
-WEIRD = st.sampled_from([
-    None, True, False, 0, -1, 1, 2.5, -0.0, 1e308, 5e-324, "", " ", "\x00", "a\nb",
-    "\u2028", "x" * 257, "x" * 256, "1", [], {}, [1], {"a": 1}, 10**30, -(10**30), "NaN",
-])
-NUMBER = st.one_of(st.integers(-10**6, 10**6),
-                   st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+WEIRD = st.sampled_from(
+    [
+        None,
+        True,
+        False,
+        0,
+        -1,
+        1,
+        2.5,
+        -0.0,
+        1e308,
+        5e-324,
+        "",
+        " ",
+        "\x00",
+        "a\nb",
+        "\u2028",
+        "x" * 257,
+        "x" * 256,
+        "1",
+        [],
+        {},
+        [1],
+        {"a": 1},
+        10**30,
+        -(10**30),
+        "NaN",
+    ]
+)
+NUMBER = st.one_of(
+    st.integers(-(10**6), 10**6), st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+)
 
 
 @st.composite
@@ -51,8 +77,7 @@ def positions(draw: st.DrawFn) -> list[dict[str, Any]]:
             "strategy_id": draw(IDS),
             "symbol": draw(st.sampled_from(["BTC", "ETH", "SOL", "Ω"])),
             "qty": draw(NUMBER),
-            "mark": draw(st.one_of(st.integers(1, 10**5),
-                                   st.floats(0.01, 1e5, allow_nan=False))),
+            "mark": draw(st.one_of(st.integers(1, 10**5), st.floats(0.01, 1e5, allow_nan=False))),
         }
         venue = draw(st.sampled_from(["absent", None, "binance", "cme"]))
         if venue != "absent":
@@ -81,8 +106,10 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
         body["schema_version"] = draw(st.sampled_from([None, 1, 2]))
     if draw(st.booleans()):
         body["mode"] = draw(st.sampled_from(["scaling", "OVERLAY", None]))
-        body["overlay"] = {"instrument_by_world": {w: "ES" for w in WORLDS},
-                           "price_by_symbol": {"ES": 5000.0}}
+        body["overlay"] = {
+            "instrument_by_world": {w: "ES" for w in WORLDS},
+            "price_by_symbol": {"ES": 5000.0},
+        }
     if draw(st.booleans()):
         body["strategy_alloc_after_total"] = {worlds[0]: {"a": share / 2, "b": share / 4}}
     return body
@@ -95,22 +122,41 @@ def mutated(draw: st.DrawFn) -> bytes:
     rows = body["positions"]
     if kind in ("row", "row_missing") and rows:
         row = rows[draw(st.integers(0, len(rows) - 1))]
-        field = draw(st.sampled_from(["world_id", "strategy_id", "symbol", "qty", "mark",
-                                      "venue"]))
+        field = draw(st.sampled_from(["world_id", "strategy_id", "symbol", "qty", "mark", "venue"]))
         if kind == "row":
             row[field] = draw(WEIRD)
         else:
             row.pop(field, None)
     elif kind == "top":
-        body[draw(st.sampled_from(["total_equity", "world_alloc_after", "mode", "run_id",
-                                   "schema_version", "overlay"]))] = draw(WEIRD)
+        body[
+            draw(
+                st.sampled_from(
+                    [
+                        "total_equity",
+                        "world_alloc_after",
+                        "mode",
+                        "run_id",
+                        "schema_version",
+                        "overlay",
+                    ]
+                )
+            )
+        ] = draw(WEIRD)
     elif kind == "positions":
         body["positions"] = draw(st.sampled_from([None, {}, "x", [None], [[1, 2]], 3]))
     raw = json.dumps(body, ensure_ascii=draw(st.booleans()))
     if kind == "text" and rows:
         # Duplicate keys and non-finite literals are only expressible in the text.
-        choice = draw(st.sampled_from(['"qty": 7, "qty"', '"mark": NaN, "mark"',
-                                       '"qty": 1e999, "qty"', '"symbol": "Z", "symbol"']))
+        choice = draw(
+            st.sampled_from(
+                [
+                    '"qty": 7, "qty"',
+                    '"mark": NaN, "mark"',
+                    '"qty": 1e999, "qty"',
+                    '"symbol": "Z", "symbol"',
+                ]
+            )
+        )
         field = choice.split('"')[1]
         raw = raw.replace(f'"{field}"', choice, 1)
     return raw.encode()
@@ -125,8 +171,7 @@ def _slow(raw: bytes) -> MultiWorldRebalanceRequest | None:
 
 def _pydantic_rendering(request: MultiWorldRebalanceRequest, version: int) -> bytes:
     """The oracle: the plan as pydantic models, rendered by pydantic (before issue 11)."""
-    return render_json(served_response(request, version=version, periods_per_year=252),
-                       version)
+    return render_json(served_response(request, version=version, periods_per_year=252), version)
 
 
 def _outcome(compute: Any) -> Any:
@@ -173,15 +218,22 @@ def _check(raw: bytes) -> None:
     assert fast.request == slow.model_copy(update={"positions": []})
     for version in (1, 2):
         expected = _outcome(partial(_pydantic_rendering, slow, version))
-        got = _outcome(partial(compute_plan_columns, fast.request, fast.book,
-                               version=version, periods_per_year=252))
+        got = _outcome(
+            partial(
+                compute_plan_columns, fast.request, fast.book, version=version, periods_per_year=252
+            )
+        )
         assert got == expected
         if got[0] == "ok":  # key order too, at every level that has more than one key
             assert json.dumps(got[1]) == json.dumps(expected[1])
         # The service's object path (apply, and plan bodies the fast reader declined)
         # renders from columns too: the same document.
-        assert _outcome(partial(compute_plan, slow, version=version, periods_per_year=252,
-                                with_body=False)) == expected
+        assert (
+            _outcome(
+                partial(compute_plan, slow, version=version, periods_per_year=252, with_body=False)
+            )
+            == expected
+        )
     positions = json.loads(raw).get("positions") or []
     from_dicts = book_from_dicts(positions)
     assert from_dicts is not None
@@ -208,6 +260,7 @@ def _errors(parse: Any, raw: bytes) -> Any:
         except RequestValidationError as exc:
             return exc.errors()
         return None
+
     return anyio.run(run)
 
 
@@ -220,9 +273,11 @@ def test_service_path_422_list_is_pydantics(raw: bytes) -> None:
 
 @pytest.mark.parametrize("literal", [b"1e999", b"-1e999", b"NaN", b"Infinity"])
 def test_non_finite_rows_fall_back(literal: bytes) -> None:
-    body = {"total_equity": 1, "world_alloc_after": {"w": 0.5},
-            "positions": [{"world_id": "w", "strategy_id": "s", "symbol": "X", "qty": 1,
-                           "mark": 1}]}
+    body = {
+        "total_equity": 1,
+        "world_alloc_after": {"w": 0.5},
+        "positions": [{"world_id": "w", "strategy_id": "s", "symbol": "X", "qty": 1, "mark": 1}],
+    }
     raw = json.dumps(body).encode().replace(b'"qty": 1', b'"qty": ' + literal)
     assert decode_request(raw) is None
     assert _errors(parse_plan_body, raw)[0]["loc"] == ["body", "positions", 0, "qty"]

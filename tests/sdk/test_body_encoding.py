@@ -11,10 +11,23 @@ from qmtl.sdk._body import LARGE_BOOK, encode_body
 
 
 def _body(n: int, qty: float = 1.5) -> dict[str, object]:
-    rows = [{"world_id": "w", "strategy_id": "s", "symbol": f"S{i}", "qty": qty, "mark": 2,
-             "venue": None} for i in range(n)]
-    return {"total_equity": 1e6, "world_alloc_after": {"w": 0.5}, "positions": rows,
-            "rebalance_intent": {"meta": {"ticket": "Ω"}}}
+    rows = [
+        {
+            "world_id": "w",
+            "strategy_id": "s",
+            "symbol": f"S{i}",
+            "qty": qty,
+            "mark": 2,
+            "venue": None,
+        }
+        for i in range(n)
+    ]
+    return {
+        "total_equity": 1e6,
+        "world_alloc_after": {"w": 0.5},
+        "positions": rows,
+        "rebalance_intent": {"meta": {"ticket": "Ω"}},
+    }
 
 
 @pytest.mark.parametrize("n", [1, LARGE_BOOK])
@@ -36,10 +49,17 @@ def test_positions_as_tables_become_rows() -> None:
 
     from qmtl.sdk._client import request_body
 
-    rows = [{"world_id": "w", "strategy_id": "s", "symbol": "A", "qty": 1.5, "mark": 2.0,
-             "venue": "x"},
-            {"world_id": "w", "strategy_id": "s", "symbol": "B", "qty": -1.0, "mark": 3.0,
-             "venue": None}]
+    rows = [
+        {"world_id": "w", "strategy_id": "s", "symbol": "A", "qty": 1.5, "mark": 2.0, "venue": "x"},
+        {
+            "world_id": "w",
+            "strategy_id": "s",
+            "symbol": "B",
+            "qty": -1.0,
+            "mark": 3.0,
+            "venue": None,
+        },
+    ]
     for table in (pa.Table.from_pylist(rows), pd.DataFrame(rows)):
         body = request_body({"total_equity": 1.0, "positions": table})
         assert body["positions"] == rows

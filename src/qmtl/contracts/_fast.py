@@ -84,7 +84,7 @@ class SplitRequest:
             msgspec.ValidationError: a position is not of the JSON types of a row.
         """
         for start in range(0, len(self.items), size):
-            yield _ROWS.decode(b"[" + b",".join(self.items[start:start + size]) + b"]")
+            yield _ROWS.decode(b"[" + b",".join(self.items[start : start + size]) + b"]")
 
 
 def split_request(raw: bytes) -> SplitRequest | None:
@@ -100,8 +100,11 @@ def split_request(raw: bytes) -> SplitRequest | None:
         items = _ITEMS.decode(positions) if positions is not None else None
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    rest = b"{" + b",".join(_KEY.encode(key) + b":" + bytes(value)
-                            for key, value in top.items()) + b"}"
+    rest = (
+        b"{"
+        + b",".join(_KEY.encode(key) + b":" + bytes(value) for key, value in top.items())
+        + b"}"
+    )
     try:
         request = MultiWorldRebalanceRequest.model_validate_json(rest)
     except ValidationError:

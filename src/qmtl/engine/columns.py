@@ -126,7 +126,9 @@ class _Columns:
             for name in _ID_COLUMNS:
                 self.first[name][start:stop] = np.fromiter(
                     map(self.index[name].setdefault, column(name), range(start, stop)),
-                    dtype=np.int64, count=size)
+                    dtype=np.int64,
+                    count=size,
+                )
             self.qty[start:stop] = np.fromiter(column("qty"), dtype=np.float64, count=size)
             self.mark[start:stop] = np.fromiter(column("mark"), dtype=np.float64, count=size)
         except (TypeError, ValueError, OverflowError, KeyError):
@@ -144,12 +146,14 @@ class _Columns:
         """The book, or ``None`` when a value breaks a ``PositionSlice`` rule."""
         if self.filled != self.n:
             return None
-        return book_from_codes(ids={name: self.codes(name) for name in _ID_COLUMNS},
-                               qty=self.qty, mark=self.mark)
+        return book_from_codes(
+            ids={name: self.codes(name) for name in _ID_COLUMNS}, qty=self.qty, mark=self.mark
+        )
 
 
-def book_from_codes(*, ids: Mapping[str, tuple[Sequence[Any], IntArray]], qty: Any,
-                    mark: Any) -> PositionBook | None:
+def book_from_codes(
+    *, ids: Mapping[str, tuple[Sequence[Any], IntArray]], qty: Any, mark: Any
+) -> PositionBook | None:
     """The book of factorised columns: ``ids[name] = (distinct values, codes)`` for
     ``world_id``, ``strategy_id``, ``symbol`` and ``venue`` (``None`` allowed there only);
     ``None`` when a value breaks a ``PositionSlice`` rule (id, finiteness, ``mark > 0``)."""
@@ -157,21 +161,34 @@ def book_from_codes(*, ids: Mapping[str, tuple[Sequence[Any], IntArray]], qty: A
     strategies, strategy = ids["strategy_id"]
     symbols, symbol = ids["symbol"]
     venues, venue = ids["venue"]
-    if not (_identifiers_ok(worlds) and _identifiers_ok(strategies)
-            and _identifiers_ok(symbols) and _identifiers_ok(venues, nullable=True)):
+    if not (
+        _identifiers_ok(worlds)
+        and _identifiers_ok(strategies)
+        and _identifiers_ok(symbols)
+        and _identifiers_ok(venues, nullable=True)
+    ):
         return None
     qty = np.asarray(qty, dtype=np.float64)
     mark = np.asarray(mark, dtype=np.float64)
     if not (np.isfinite(qty).all() and np.isfinite(mark).all() and (mark > 0).all()):
         return None
     n_symbols = max(len(symbols), 1)
-    pairs = group(np.asarray(venue, dtype=np.int64) * n_symbols + symbol,
-                  size=len(venues) * len(symbols))
-    keys: list[Key] = [(venues[code // n_symbols], symbols[code % n_symbols])
-                       for code in pairs.ids.tolist()]
-    book = PositionBook.from_codes(worlds=list(worlds), strategies=list(strategies), keys=keys,
-                                   world=world, strategy=strategy, key=pairs.inverse,
-                                   qty=qty, mark=mark)
+    pairs = group(
+        np.asarray(venue, dtype=np.int64) * n_symbols + symbol, size=len(venues) * len(symbols)
+    )
+    keys: list[Key] = [
+        (venues[code // n_symbols], symbols[code % n_symbols]) for code in pairs.ids.tolist()
+    ]
+    book = PositionBook.from_codes(
+        worlds=list(worlds),
+        strategies=list(strategies),
+        keys=keys,
+        world=world,
+        strategy=strategy,
+        key=pairs.inverse,
+        qty=qty,
+        mark=mark,
+    )
     for array in (book.world, book.strategy, book.key, book.qty, book.mark):
         array.flags.writeable = False
     return book
@@ -187,8 +204,7 @@ def book_from_rows(rows: Sequence[FastPositionRow]) -> PositionBook | None:
     return columns.book() if columns.add(len(rows), _row_reader(rows)) else None
 
 
-def book_from_chunks(n: int, chunks: Iterable[Sequence[FastPositionRow]]
-                     ) -> PositionBook | None:
+def book_from_chunks(n: int, chunks: Iterable[Sequence[FastPositionRow]]) -> PositionBook | None:
     """The book of ``n`` positions given as successive chunks of msgspec rows (only one
     chunk alive at a time), or ``None`` when a row breaks a ``PositionSlice`` rule."""
     columns = _Columns(n)
@@ -210,9 +226,11 @@ def book_from_dicts(positions: Sequence[Mapping[str, Any]]) -> PositionBook | No
         return None
     venue = methodcaller("get", "venue")
     try:
-        if not (set(map(type, map(itemgetter("qty"), positions))) <= _NUMBER_TYPES
-                and set(map(type, map(itemgetter("mark"), positions))) <= _NUMBER_TYPES
-                and set(map(type, map(venue, positions))) <= _VENUE_TYPES):
+        if not (
+            set(map(type, map(itemgetter("qty"), positions))) <= _NUMBER_TYPES
+            and set(map(type, map(itemgetter("mark"), positions))) <= _NUMBER_TYPES
+            and set(map(type, map(venue, positions))) <= _VENUE_TYPES
+        ):
             return None
     except KeyError:
         return None
@@ -248,30 +266,56 @@ def plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook) -> Col
     if request.mode == RebalanceMode.OVERLAY and request.overlay is not None:
         scales = compute_scales(book, inputs)
         overlay: list[OverlayDelta] | None = plan_overlay(
-            scales, request.overlay, lot_size_by_symbol=request.lot_size_by_symbol)
+            scales, request.overlay, lot_size_by_symbol=request.lot_size_by_symbol
+        )
         empty = np.zeros(0, dtype=np.int64)
-        plan = BookPlan(scales=scales, keys=book.keys, delta_world=empty, delta_key=empty,
-                        delta_qty=np.zeros(0), global_key=empty, global_qty=np.zeros(0))
+        plan = BookPlan(
+            scales=scales,
+            keys=book.keys,
+            delta_world=empty,
+            delta_key=empty,
+            delta_qty=np.zeros(0),
+            global_key=empty,
+            global_qty=np.zeros(0),
+        )
     else:
         overlay = None
-        plan = plan_book(book, inputs, min_trade_notional=request.min_trade_notional,
-                         lot_size_by_symbol=request.lot_size_by_symbol)
+        plan = plan_book(
+            book,
+            inputs,
+            min_trade_notional=request.min_trade_notional,
+            lot_size_by_symbol=request.lot_size_by_symbol,
+        )
     empty = np.zeros(0, dtype=np.int64)
-    bare = BookPlan(scales=plan.scales, keys=plan.keys, delta_world=empty, delta_key=empty,
-                    delta_qty=np.zeros(0), global_key=empty, global_qty=np.zeros(0))
+    bare = BookPlan(
+        scales=plan.scales,
+        keys=plan.keys,
+        delta_world=empty,
+        delta_key=empty,
+        delta_qty=np.zeros(0),
+        global_key=empty,
+        global_qty=np.zeros(0),
+    )
     return ColumnPlan(plan=plan, skeleton=to_response(bare, overlay_deltas=overlay))
 
 
 def _delta_dicts(keys: Sequence[Key], key_index: IntArray, qty: Any) -> list[dict[str, Any]]:
     # Key order as SymbolDelta dumps it: symbol, delta_qty, venue (omitted when null).
-    return [{"symbol": keys[k][1], "delta_qty": q} if keys[k][0] is None
-            else {"symbol": keys[k][1], "delta_qty": q, "venue": keys[k][0]}
-            for k, q in zip(key_index.tolist(), qty.tolist(), strict=True)]
+    return [
+        {"symbol": keys[k][1], "delta_qty": q}
+        if keys[k][0] is None
+        else {"symbol": keys[k][1], "delta_qty": q, "venue": keys[k][0]}
+        for k, q in zip(key_index.tolist(), qty.tolist(), strict=True)
+    ]
 
 
-def plan_document(column_plan: ColumnPlan, *, version: int,
-                  alpha_metrics: Any = None,
-                  rebalance_intent: RebalanceIntent | None = None) -> dict[str, Any]:
+def plan_document(
+    column_plan: ColumnPlan,
+    *,
+    version: int,
+    alpha_metrics: Any = None,
+    rebalance_intent: RebalanceIntent | None = None,
+) -> dict[str, Any]:
     """The wire document of ``render_response`` for this plan at ``version``: the same keys
     in the same order, deltas filled from the columns.
 
@@ -280,15 +324,19 @@ def plan_document(column_plan: ColumnPlan, *, version: int,
     """
     skeleton = column_plan.skeleton
     if version >= 2:
-        skeleton = skeleton.model_copy(update={
-            "alpha_metrics": alpha_metrics,
-            "rebalance_intent": rebalance_intent or RebalanceIntent()})
+        skeleton = skeleton.model_copy(
+            update={
+                "alpha_metrics": alpha_metrics,
+                "rebalance_intent": rebalance_intent or RebalanceIntent(),
+            }
+        )
     body = render_response(skeleton, version)
     plan = column_plan.plan
     for w, world in enumerate(plan.scales.worlds):
         rows = plan.world_rows(w)
         body["per_world"][world]["deltas"] = _delta_dicts(
-            plan.keys, plan.delta_key[rows], plan.delta_qty[rows])
+            plan.keys, plan.delta_key[rows], plan.delta_qty[rows]
+        )
     body["global_deltas"] = _delta_dicts(plan.keys, plan.global_key, plan.global_qty)
     return body
 
@@ -299,12 +347,12 @@ def encode_document(body: Any) -> bytes:
     try:
         return orjson.dumps(body)
     except orjson.JSONEncodeError:
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode()
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def plan_rebalance_data(data: Mapping[str, Any], *,
-                        periods_per_year: float = 252.0) -> dict[str, Any]:
+def plan_rebalance_data(
+    data: Mapping[str, Any], *, periods_per_year: float = 252.0
+) -> dict[str, Any]:
     """:func:`~qmtl.engine.planning.plan_rebalance` for plain data (what ``json.loads``
     gives): the request as dicts and lists in, the wire document out, served at the
     request's ``schema_version`` (1 when absent; 2 at most). No model per position or delta.
@@ -332,5 +380,6 @@ def plan_rebalance_data(data: Mapping[str, Any], *,
     if version < 2:
         return plan_document(planned, version=version)
     envelope = alpha_envelope(request, planned.skeleton, periods_per_year=periods_per_year)
-    return plan_document(planned, version=version, alpha_metrics=envelope,
-                         rebalance_intent=request.rebalance_intent)
+    return plan_document(
+        planned, version=version, alpha_metrics=envelope, rebalance_intent=request.rebalance_intent
+    )

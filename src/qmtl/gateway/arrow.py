@@ -26,7 +26,9 @@ def _pyarrow() -> ModuleType:
     except ImportError as exc:
         raise UnsupportedMediaType(
             "Arrow IPC bodies need pyarrow on the gateway: install qmtl-rebalancing[arrow], "
-            "or send JSON", content_type=ARROW_STREAM) from exc
+            "or send JSON",
+            content_type=ARROW_STREAM,
+        ) from exc
 
 
 def _read(raw: bytes) -> Any:

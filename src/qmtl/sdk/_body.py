@@ -64,5 +64,4 @@ def encode_body(body: Any) -> bytes:
     positions = body.get("positions") if isinstance(body, dict) else None
     if isinstance(positions, list) and len(positions) >= LARGE_BOOK and _finite(body):
         return orjson.dumps(body)
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False).encode()
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()

@@ -38,8 +38,15 @@ from qmtl.engine.columns import ColumnRequest, book_from_codes
 
 from .bodies import parse_body, validation_error
 
-__all__ = ["ARROW_STREAM", "REQUEST_METADATA", "RESPONSE_METADATA", "decode_arrow_body",
-           "encode_arrow_answer", "load_pyarrow", "wants_arrow"]
+__all__ = [
+    "ARROW_STREAM",
+    "REQUEST_METADATA",
+    "RESPONSE_METADATA",
+    "decode_arrow_body",
+    "encode_arrow_answer",
+    "load_pyarrow",
+    "wants_arrow",
+]
 
 ARROW_STREAM = contracts.ARROW_STREAM
 REQUEST_METADATA = contracts.ARROW_REQUEST_METADATA
@@ -58,7 +65,9 @@ def load_pyarrow() -> ModuleType:
     except ImportError as exc:
         raise UnsupportedMediaType(
             "Arrow IPC bodies need pyarrow on the WorldService: install "
-            "qmtl-rebalancing[arrow], or send JSON", content_type=ARROW_STREAM) from exc
+            "qmtl-rebalancing[arrow], or send JSON",
+            content_type=ARROW_STREAM,
+        ) from exc
 
 
 def wants_arrow(accept: str | None) -> bool:
@@ -76,23 +85,30 @@ def _read_table(pa: ModuleType, raw: bytes) -> Any:
 
 def _ids(pa: ModuleType, column: Any) -> tuple[list[Any], Any] | None:
     """Distinct values and int64 codes of a string column (nulls get a ``None`` value)."""
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-            or pa.types.is_null(column.type)):
+    if not (
+        pa.types.is_string(column.type)
+        or pa.types.is_large_string(column.type)
+        or pa.types.is_null(column.type)
+    ):
         return None
     encoded = column.combine_chunks().dictionary_encode()
     values = encoded.dictionary.to_pylist()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     if encoded.null_count:
-        codes = np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False),
-                         len(values), np.nan_to_num(codes, nan=0))
+        codes = np.where(
+            encoded.indices.is_null().to_numpy(zero_copy_only=False),
+            len(values),
+            np.nan_to_num(codes, nan=0),
+        )
         values.append(None)
     return values, np.asarray(codes, dtype=np.int64)
 
 
 def _numbers(pa: ModuleType, column: Any) -> Any | None:
     # Integers and floats are numbers on the wire; booleans and decimals are not.
-    if column.null_count or not (pa.types.is_floating(column.type)
-                                 or pa.types.is_integer(column.type)):
+    if column.null_count or not (
+        pa.types.is_floating(column.type) or pa.types.is_integer(column.type)
+    ):
         return None
     return column.combine_chunks().to_numpy(zero_copy_only=False).astype(np.float64)
 
@@ -130,14 +146,17 @@ async def decode_arrow_body(raw: bytes) -> ColumnRequest | MultiWorldRebalanceRe
     try:
         rest = orjson.loads(metadata)
     except orjson.JSONDecodeError as exc:
-        raise validation_error(("body",), f"schema metadata {REQUEST_METADATA.decode()} is "
-                               "not JSON") from exc
+        raise validation_error(
+            ("body",), f"schema metadata {REQUEST_METADATA.decode()} is not JSON"
+        ) from exc
     if not isinstance(rest, dict):
-        raise validation_error(("body",), f"schema metadata {REQUEST_METADATA.decode()} must "
-                               "be a JSON object")
+        raise validation_error(
+            ("body",), f"schema metadata {REQUEST_METADATA.decode()} must be a JSON object"
+        )
     if "positions" in rest:
-        raise validation_error(("body", "positions"), "positions travel as the Arrow table, "
-                               "not in the metadata")
+        raise validation_error(
+            ("body", "positions"), "positions travel as the Arrow table, not in the metadata"
+        )
     request = await parse_body(metadata, MultiWorldRebalanceRequest)
     book = _fast_book(pa, table)
     if book is not None:
@@ -167,10 +186,14 @@ def encode_arrow_answer(encoded_json: bytes) -> bytes:
         venue.append(delta.get("venue"))
         qty.append(delta["delta_qty"])
     document["global_deltas"] = []
-    table = pa.table({"world_id": pa.array(world, pa.string()),
-                      "symbol": pa.array(symbol, pa.string()),
-                      "venue": pa.array(venue, pa.string()),
-                      "delta_qty": pa.array(qty, pa.float64())})
+    table = pa.table(
+        {
+            "world_id": pa.array(world, pa.string()),
+            "symbol": pa.array(symbol, pa.string()),
+            "venue": pa.array(venue, pa.string()),
+            "delta_qty": pa.array(qty, pa.float64()),
+        }
+    )
     table = table.replace_schema_metadata({RESPONSE_METADATA: orjson.dumps(document)})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
