@@ -11,8 +11,6 @@ from ._allocations import *  # noqa: F403
 from ._allocations import __all__ as _allocations_all
 from ._alpha import *  # noqa: F403
 from ._alpha import __all__ as _alpha_all
-from ._arrow import *  # noqa: F403
-from ._arrow import __all__ as _arrow_all
 from ._audit import *  # noqa: F403
 from ._audit import __all__ as _audit_all
 from ._canonical import *  # noqa: F403
@@ -39,7 +37,6 @@ __all__ = sorted(
         "errors",
         *_alpha_all,
         *_allocations_all,
-        *_arrow_all,
         *_audit_all,
         *_canonical_all,
         *_events_all,

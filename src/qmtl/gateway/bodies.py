@@ -11,11 +11,10 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import Depends, Request
 
-from qmtl.contracts import ARROW_STREAM, MultiWorldRebalanceRequest
+from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.web.bodies import parse_json
 from qmtl.web.openapi import json_body
 
-from .arrow import request_metadata
 from .outgoing import OutgoingRequest, RequestEnvelope
 
 __all__ = ["REQUEST_BODY_OPENAPI", "FullBody", "ProxyBody", "parse_envelope",
@@ -62,19 +61,12 @@ async def parse_full(request: Request) -> OutgoingRequest:
 
 
 async def parse_envelope(request: Request) -> OutgoingRequest:
-    """Only the envelope (plan/apply proxy: the WorldService validates the rest); of an
-    Arrow IPC body, its schema metadata (``gateway.arrow``).
+    """Only the envelope (plan/apply proxy: the WorldService validates the rest).
 
     Raises:
         RequestValidationError: not a JSON object, or an invalid ``schema_version``/``run_id``.
-        UnsupportedMediaType: an Arrow body without pyarrow installed.
     """
     raw = await request.body()
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == ARROW_STREAM:
-        metadata = request_metadata(raw)
-        return OutgoingRequest.from_envelope(raw, await parse_json(metadata, _envelope),
-                                             arrow_metadata=metadata)
     return OutgoingRequest.from_envelope(raw, await parse_json(raw, _envelope))
 
 

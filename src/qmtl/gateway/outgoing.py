@@ -29,14 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from qmtl.contracts import (
-    ARROW_STREAM,
-    V2_REQUEST_FIELDS,
-    Identifier,
-    MultiWorldRebalanceRequest,
-    SchemaVersion,
-)
-from qmtl.contracts.errors import UnsupportedMediaType
+from qmtl.contracts import V2_REQUEST_FIELDS, Identifier, MultiWorldRebalanceRequest, SchemaVersion
 
 __all__ = ["V1_REQUIRED_DEFAULTS", "OutgoingRequest", "RequestEnvelope"]
 
@@ -87,37 +80,13 @@ class OutgoingRequest:
     run_id: str | None
     model: MultiWorldRebalanceRequest | None = None
     has_world_alloc_before: bool = True
-    media_type: str = "application/json"
-    arrow_metadata: bytes | None = None
-    """The request fields of an Arrow body (its schema metadata), ``None`` for JSON."""
 
     @classmethod
-    def from_envelope(cls, raw: bytes, envelope: RequestEnvelope, *,
-                      arrow_metadata: bytes | None = None) -> OutgoingRequest:
+    def from_envelope(cls, raw: bytes, envelope: RequestEnvelope) -> OutgoingRequest:
         return cls(raw=raw, declared_version=envelope.schema_version,
                    v2_keys=frozenset(envelope.model_fields_set & V2_REQUEST_FIELDS),
                    run_id=envelope.run_id,
-                   has_world_alloc_before=envelope.world_alloc_before is not None,
-                   media_type=ARROW_STREAM if arrow_metadata is not None
-                   else "application/json",
-                   arrow_metadata=arrow_metadata)
-
-    def _encode_arrow(self, version: int, *, legacy: bool) -> bytes:
-        from .arrow import with_request_metadata
-
-        if legacy:
-            raise UnsupportedMediaType(
-                "this WorldService is not ours and reads JSON only: send the plan as JSON",
-                content_type=ARROW_STREAM)
-        if (version < 2 and not self.v2_keys) or (
-                version >= 2 and self.declared_version == version):
-            return self.raw
-        body = json.loads(self.arrow_metadata or b"{}")
-        if version < 2:
-            body = {k: v for k, v in body.items() if k not in V2_REQUEST_FIELDS}
-        else:
-            body["schema_version"] = version
-        return with_request_metadata(self.raw, json.dumps(body).encode())
+                   has_world_alloc_before=envelope.world_alloc_before is not None)
 
     @classmethod
     def from_model(cls, raw: bytes, model: MultiWorldRebalanceRequest) -> OutgoingRequest:
@@ -153,12 +122,7 @@ class OutgoingRequest:
 
         ``legacy``: the WorldService is not ours, so a v1 body also gets the fields the
         original v1 model requires (:data:`V1_REQUIRED_DEFAULTS`).
-
-        Raises:
-            UnsupportedMediaType: an Arrow body for a legacy (JSON-only) WorldService.
         """
-        if self.arrow_metadata is not None:
-            return self._encode_arrow(version, legacy=legacy)
         if legacy and version < 2 and self._lacks_v1_required():
             return self._legacy_v1()
         if version < 2 and not self.v2_keys:

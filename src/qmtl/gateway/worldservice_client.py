@@ -27,12 +27,7 @@ from typing import Any
 
 import httpx
 
-from qmtl.contracts import (
-    ARROW_RESPONSE_METADATA,
-    ARROW_STREAM,
-    MultiWorldRebalanceResponse,
-    best_common_version,
-)
+from qmtl.contracts import MultiWorldRebalanceResponse, best_common_version
 from qmtl.contracts.errors import (
     QmtlError,
     UpstreamError,
@@ -41,13 +36,12 @@ from qmtl.contracts.errors import (
     WorldServiceUnavailable,
 )
 
-from .arrow import answer_metadata
 from .breaker import BreakerState, CircuitBreaker, CircuitOpen
 from .config import GatewaySettings
 from .metrics import GatewayMetrics
 from .negotiation import choose_version, error_detail, is_version_refusal, preferred_version
 from .outgoing import OutgoingRequest
-from .served import WorldServiceBadResponse, parse_served_response, relayable_as_is
+from .served import parse_served_response, relayable_as_is
 
 __all__ = ["BREAKER_FAILURE_STATUSES", "PASSTHROUGH_HEADERS", "PlanResult", "RelayedPlan",
            "WorldServiceClient", "WorldServiceProbe", "upstream_error"]
@@ -123,7 +117,6 @@ class RelayedPlan:
     content: bytes
     served_version: int
     headers: dict[str, str] = field(default_factory=dict)
-    media_type: str = "application/json"
 
 
 def _int_list(value: Any) -> tuple[int, ...] | None:
@@ -330,18 +323,13 @@ class WorldServiceClient:
         return await self._post_rebalance("apply", request, headers=headers)
 
     async def relay_rebalance(self, route: str, request: OutgoingRequest, *,
-                              if_match: str | None = None,
-                              accept: str | None = None) -> RelayedPlan:
+                              if_match: str | None = None) -> RelayedPlan:
         """``POST /rebalancing/{route}`` for the proxy: the answer's bytes relayed as they
         are when its top level shows a well-versioned document (``served.relayable_as_is``),
         else validated and re-rendered as :meth:`post_rebalance_plan` does."""
         headers = {"if-match": if_match} if if_match else {}
-        if accept:
-            headers["accept"] = accept
         response, sent, fell_back = await self._exchange(route, request, headers=headers)
         apply = route == "apply"
-        if response.headers.get("content-type", "").startswith(ARROW_STREAM):
-            return self._relay_arrow(response, apply=apply, sent=sent, fell_back=fell_back)
         served = relayable_as_is(response.content, apply=apply)
         if served is None:
             _, content, served = parse_served_response(response.content, apply=apply)
@@ -350,18 +338,6 @@ class WorldServiceClient:
         self._observe(served, sent=sent, fell_back=fell_back)
         return RelayedPlan(content=content, served_version=served,
                            headers=self._passthrough(response))
-
-    def _relay_arrow(self, response: httpx.Response, *, apply: bool, sent: int,
-                     fell_back: bool) -> RelayedPlan:
-        document = answer_metadata(response.content)
-        served = None if document is None else relayable_as_is(document, apply=apply)
-        if served is None:
-            raise WorldServiceBadResponse(
-                "the WorldService answered an Arrow stream without a well-versioned "
-                "document in its metadata", field=ARROW_RESPONSE_METADATA.decode())
-        self._observe(served, sent=sent, fell_back=fell_back)
-        return RelayedPlan(content=response.content, served_version=served,
-                           headers=self._passthrough(response), media_type=ARROW_STREAM)
 
     def _observe(self, served: int, *, sent: int, fell_back: bool) -> None:
         if not fell_back and sent == self.settings.rebalance_schema_version:
@@ -392,7 +368,7 @@ class WorldServiceClient:
                                       configured=self.settings.rebalance_schema_version)
         known = self.known_versions
         sent = choose_version(preferred, served=known)
-        headers = {**headers, "content-type": request.media_type}
+        headers = {**headers, "content-type": "application/json"}
         legacy = self.probe.legacy or self._learned_v1_only
         response = await self._request(route, "POST", path, headers=headers,
                                        content=request.encode(sent, legacy=legacy))

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import orjson
 
-from qmtl import contracts
 from qmtl.contracts import MultiWorldRebalanceRequest
 from qmtl.contracts.errors import UnsupportedMediaType
 from qmtl.engine.columns import ColumnRequest, book_from_codes
@@ -48,9 +47,9 @@ __all__ = [
     "wants_arrow",
 ]
 
-ARROW_STREAM = contracts.ARROW_STREAM
-REQUEST_METADATA = contracts.ARROW_REQUEST_METADATA
-RESPONSE_METADATA = contracts.ARROW_RESPONSE_METADATA
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+REQUEST_METADATA = b"qmtl.request"
+RESPONSE_METADATA = b"qmtl.response"
 _IDS = ("world_id", "strategy_id", "symbol", "venue")
 
 

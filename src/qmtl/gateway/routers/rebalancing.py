@@ -34,8 +34,7 @@ _UPSTREAM = (
 
 def _proxied(result: PlanResult | RelayedPlan) -> Response:
     headers = {name.title(): value for name, value in result.headers.items()}
-    media_type = result.media_type if isinstance(result, RelayedPlan) else "application/json"
-    return Response(result.content, media_type=media_type, headers=headers)
+    return Response(result.content, media_type="application/json", headers=headers)
 
 
 @router.post(
@@ -43,14 +42,12 @@ def _proxied(result: PlanResult | RelayedPlan) -> Response:
     summary="Plan a rebalance through the WorldService (schema version negotiated)",
     openapi_extra=REQUEST_BODY_OPENAPI,
     responses={200: {"model": MultiWorldRebalanceResponse},
-               **error_responses(*_UPSTREAM, E.PlanInputInvalid, E.UnsupportedMediaType)},
+               **error_responses(*_UPSTREAM, E.PlanInputInvalid)},
 )
-async def plan(request: ProxyBody, state: StateDep,
-               accept: Annotated[str | None, Header()] = None) -> Response:
+async def plan(request: ProxyBody, state: StateDep) -> Response:
     """The WorldService's plan at the best version both sides serve; WorldService errors
-    come back with their status and detail unchanged. Arrow IPC bodies and answers
-    (``Accept``) pass through (docs/worldservice.md)."""
-    return _proxied(await state.client.relay_rebalance("plan", request, accept=accept))
+    come back with their status and detail unchanged."""
+    return _proxied(await state.client.relay_rebalance("plan", request))
 
 
 @router.post(
