@@ -41,26 +41,3 @@ def test_same_document_small_and_large(n: int) -> None:
 def test_non_finite_numbers_are_refused_not_nulled(n: int, bad: float) -> None:
     with pytest.raises(ValueError):
         encode_body(_body(n, qty=bad))
-
-
-def test_positions_as_tables_become_rows() -> None:
-    import pandas as pd
-    import pyarrow as pa
-
-    from qmtl.sdk._client import request_body
-
-    rows = [
-        {"world_id": "w", "strategy_id": "s", "symbol": "A", "qty": 1.5, "mark": 2.0, "venue": "x"},
-        {
-            "world_id": "w",
-            "strategy_id": "s",
-            "symbol": "B",
-            "qty": -1.0,
-            "mark": 3.0,
-            "venue": None,
-        },
-    ]
-    for table in (pa.Table.from_pylist(rows), pd.DataFrame(rows)):
-        body = request_body({"total_equity": 1.0, "positions": table})
-        assert body["positions"] == rows
-        assert json.loads(encode_body(body))["positions"] == rows

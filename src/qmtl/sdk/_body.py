@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["LARGE_BOOK", "encode_body", "position_records"]
+__all__ = ["LARGE_BOOK", "encode_body"]
 
 LARGE_BOOK = 10_000
 """Positions from which a body is encoded by orjson."""
@@ -36,22 +36,6 @@ def _finite(document: Any) -> bool:
         elif kind not in (str, int, bool, type(None)):
             return False  # not plain JSON data: let json.dumps decide
     return True
-
-
-def position_records(positions: Any) -> Any:
-    """``positions`` as a list of dicts when it is a table — a pyarrow ``Table``, a polars
-    or a pandas ``DataFrame`` (one row per position, the ``PositionSlice`` columns) — else
-    unchanged. Missing values become ``None`` (a null venue); none of the three libraries
-    is imported here.
-    """
-    if hasattr(positions, "to_pylist") and hasattr(positions, "schema"):  # pyarrow.Table
-        return positions.to_pylist()
-    if hasattr(positions, "to_dicts"):  # polars.DataFrame
-        return positions.to_dicts()
-    if hasattr(positions, "to_dict") and hasattr(positions, "columns"):  # pandas.DataFrame
-        present = positions.notna()
-        return positions.astype(object).where(present, None).to_dict("records")
-    return positions
 
 
 def encode_body(body: Any) -> bytes:

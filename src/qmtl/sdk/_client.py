@@ -22,7 +22,7 @@ import httpx
 
 from qmtl.contracts import MultiWorldRebalanceRequest
 
-from ._body import encode_body, position_records
+from ._body import encode_body
 from ._capabilities import Capabilities, GatewayHealthView, parse_health
 from ._errors import GatewayError, GatewayHTTPError, GatewayUnavailable, error_code
 from ._events import EventStream, ReconnectPolicy
@@ -55,16 +55,11 @@ class _State(enum.Enum):
 
 
 def request_body(request: RequestLike) -> dict[str, Any]:
-    """The JSON body of a request: a model without its ``None`` fields, or a copy of a
-    mapping whose ``positions`` may also be a pyarrow ``Table`` or a pandas/polars
-    ``DataFrame`` (turned into rows, see ``_body.position_records``)."""
+    """The JSON body of a request: a model without its ``None`` fields, or a copy of a mapping."""
     if isinstance(request, MultiWorldRebalanceRequest):
         return request.model_dump(mode="json", exclude_none=True)
     if isinstance(request, Mapping):
-        body = dict(request)
-        if "positions" in body:
-            body["positions"] = position_records(body["positions"])
-        return body
+        return dict(request)
     raise TypeError(
         f"request must be a MultiWorldRebalanceRequest or a mapping, got {type(request).__name__}"
     )
