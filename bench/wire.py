@@ -42,7 +42,6 @@ from qmtl.engine.columns import decode_request, plan_rebalance_data
 from qmtl.worldservice.planning import compute_plan, compute_plan_columns
 
 N_SYMBOLS = 10_000
-ARROW = "application/vnd.apache.arrow.stream"
 
 
 def best(fn: Callable[[], Any], runs: int) -> float:
@@ -63,13 +62,8 @@ def floor(raw: bytes, runs: int) -> tuple[float, str]:
     results = []
     for name, (decode, encode) in candidates.items():
         document = decode(raw)
-        results.append(
-            (
-                best(lambda d=decode: d(raw), runs)
-                + best(lambda e=encode, doc=document: e(doc), runs),
-                name,
-            )
-        )
+        results.append((best(lambda d=decode: d(raw), runs)
+                        + best(lambda e=encode, doc=document: e(doc), runs), name))
     return min(results)
 
 
@@ -82,37 +76,6 @@ def columnar_path(raw: bytes) -> bytes:
     fast = decode_request(raw)
     assert fast is not None
     return compute_plan_columns(fast.request, fast.book, version=2, periods_per_year=252)
-
-
-def arrow_body(data: dict[str, Any]) -> bytes:
-    """The request as an Arrow IPC stream: positions table + the rest in the metadata."""
-    import pyarrow as pa
-
-    from qmtl.worldservice.arrow import REQUEST_METADATA
-
-    rest = {k: v for k, v in data.items() if k != "positions"}
-    rows = data["positions"]
-    table = pa.table(
-        {
-            name: [row.get(name) for row in rows]
-            for name in ("world_id", "strategy_id", "symbol", "qty", "mark", "venue")
-        }
-    )
-    table = table.replace_schema_metadata({REQUEST_METADATA: orjson.dumps(rest)})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def arrow_path(raw: bytes) -> bytes:
-    from qmtl.engine.columns import ColumnRequest
-    from qmtl.worldservice.arrow import decode_arrow_body, encode_arrow_answer
-
-    fast = asyncio.run(decode_arrow_body(raw))
-    assert isinstance(fast, ColumnRequest)
-    encoded = compute_plan_columns(fast.request, fast.book, version=2, periods_per_year=252)
-    return encode_arrow_answer(encoded)
 
 
 def vm_kib(pid: int, field: str) -> int:
@@ -143,30 +106,14 @@ async def over_http(sizes: list[tuple[int, bytes, int]]) -> dict[int, dict[str, 
             await http_time(client, f"{ws}/rebalancing/plan", small, 3)
             await http_time(client, f"{gw}/rebalancing/plan", small, 3)
             for n, body, runs in sizes:
-                if n == max(size for size, _, _ in sizes):
-                    arrow = arrow_body(seeded_request(n, n_symbols=N_SYMBOLS, schema_version=2))
-                    headers = {"content-type": ARROW, "accept": ARROW}
-                    times = []
-                    for _ in range(runs):
-                        started = time.perf_counter()
-                        (
-                            await client.post(
-                                f"{ws}/rebalancing/plan", content=arrow, headers=headers
-                            )
-                        ).raise_for_status()
-                        times.append(time.perf_counter() - started)
-                    out[-n] = {"direct": statistics.median(times), "mb": len(arrow) / 1e6}
                 await asyncio.sleep(1.0)
                 idle = vm_kib(pid, "VmRSS")
                 Path(f"/proc/{pid}/clear_refs").write_text("5")
                 direct = await http_time(client, f"{ws}/rebalancing/plan", body, runs)
                 peak = vm_kib(pid, "VmHWM")
                 proxied = await http_time(client, f"{gw}/rebalancing/plan", body, runs)
-                out[n] = {
-                    "direct": direct,
-                    "gateway": proxied,
-                    "peak_over_idle_mb": (peak - idle) * 1024 / 1e6,
-                }
+                out[n] = {"direct": direct, "gateway": proxied,
+                          "peak_over_idle_mb": (peak - idle) * 1024 / 1e6}
     return out
 
 
@@ -200,20 +147,15 @@ def decoders(n: int) -> None:
         ("json.loads (dicts)", lambda: json.loads(raw)),
         ("orjson.loads (dicts)", lambda: orjson.loads(raw)),
         ("msgspec untyped (dicts)", lambda: msgspec.json.decode(raw)),
-        (
-            "msgspec top level only (Raw values)",
-            lambda: msgspec.json.decode(raw, type=dict[str, msgspec.Raw]),
-        ),
-        ("msgspec top level + one Raw per position (split_request)", lambda: split_request(raw)),
+        ("msgspec top level only (Raw values)",
+         lambda: msgspec.json.decode(raw, type=dict[str, msgspec.Raw])),
+        ("msgspec top level + one Raw per position (split_request)",
+         lambda: split_request(raw)),
         ("msgspec typed rows, all at once", lambda: rows.decode(top["positions"])),
-        (
-            "Raw positions -> typed rows -> PositionBook, 65,536-row chunks",
-            lambda: book_from_chunks(len(split), split.chunks()),
-        ),
-        (
-            "pydantic model_validate_json",
-            lambda: MultiWorldRebalanceRequest.model_validate_json(raw),
-        ),
+        ("Raw positions -> typed rows -> PositionBook, 65,536-row chunks",
+         lambda: book_from_chunks(len(split), split.chunks())),
+        ("pydantic model_validate_json",
+         lambda: MultiWorldRebalanceRequest.model_validate_json(raw)),
     ]
     try:
         import polars as pl
@@ -221,20 +163,10 @@ def decoders(n: int) -> None:
         pl = None
     if pl is not None:
         positions = bytes(top["positions"])
-        schema = {
-            "world_id": pl.String,
-            "strategy_id": pl.String,
-            "symbol": pl.String,
-            "qty": pl.Float64,
-            "mark": pl.Float64,
-            "venue": pl.String,
-        }
-        candidates.append(
-            (
-                "polars read_json (positions only)",
-                lambda: pl.read_json(io.BytesIO(positions), schema=schema),
-            )
-        )
+        schema = {"world_id": pl.String, "strategy_id": pl.String, "symbol": pl.String,
+                  "qty": pl.Float64, "mark": pl.Float64, "venue": pl.String}
+        candidates.append(("polars read_json (positions only)",
+                           lambda: pl.read_json(io.BytesIO(positions), schema=schema)))
     print()
     print(f"| reader, {n:,} positions ({len(raw) / 1e6:.0f} MB) | best of 3 |")
     print("|---|---:|")
@@ -245,13 +177,8 @@ def decoders(n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--decoders",
-        type=int,
-        default=0,
-        metavar="N",
-        help="only time the candidate readers at N positions",
-    )
+    parser.add_argument("--decoders", type=int, default=0, metavar="N",
+                        help="only time the candidate readers at N positions")
     args = parser.parse_args()
     if args.decoders:
         print(machine_line())
@@ -267,46 +194,27 @@ def main() -> None:
         sizes.append((n, raw, runs))
         assert json.loads(columnar_path(raw)) == json.loads(pydantic_path(raw))
         floor_s, floor_lib = floor(raw, runs)
-        rows.append(
-            {
-                "n": n,
-                "mb": len(raw) / 1e6,
-                "floor": floor_s,
-                "floor_lib": floor_lib,
-                "pydantic": best(lambda raw=raw: pydantic_path(raw), min(runs, 2)),
-                "columnar": best(lambda raw=raw: columnar_path(raw), runs),
-                "dicts": best(lambda data=data: plan_rebalance_data(data), runs),
-            }
-        )
+        rows.append({
+            "n": n, "mb": len(raw) / 1e6, "floor": floor_s, "floor_lib": floor_lib,
+            "pydantic": best(lambda raw=raw: pydantic_path(raw), min(runs, 2)),
+            "columnar": best(lambda raw=raw: columnar_path(raw), runs),
+            "dicts": best(lambda data=data: plan_rebalance_data(data), runs),
+        })
         print(f"  measured {n:,} in process", file=sys.stderr)
     http = asyncio.run(over_http(sizes))
     print()
-    print(
-        "| positions | request MB | floor (lib) | pydantic path | columnar path | ratio to floor "
-        "| from dicts | HTTP direct | via gateway | gateway/direct | peak RSS over idle |"
-    )
+    print("| positions | request MB | floor (lib) | pydantic path | columnar path | ratio to floor "
+          "| from dicts | HTTP direct | via gateway | gateway/direct | peak RSS over idle |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         h = http[row["n"]]
-        print(
-            f"| {row['n']:,} | {row['mb']:.1f} | {row['floor']:.3f} s ({row['floor_lib']}) "
-            f"| {row['pydantic']:.3f} s | {row['columnar']:.3f} s "
-            f"| {row['columnar'] / row['floor']:.2f}× | {row['dicts']:.3f} s "
-            f"| {h['direct']:.3f} s | {h['gateway']:.3f} s "
-            f"| {h['gateway'] / h['direct']:.2f}× "
-            f"| {h['peak_over_idle_mb']:.0f} MB ({h['peak_over_idle_mb'] / row['mb']:.2f}× "
-            "the request) |"
-        )
-    n = rows[-1]["n"]
-    arrow = arrow_body(seeded_request(n, n_symbols=N_SYMBOLS, schema_version=2))
-    in_process = best(lambda: arrow_path(arrow), 3)
-    print()
-    print("| Arrow IPC in and out | request MB | in process | HTTP direct |")
-    print("|---|---:|---:|---:|")
-    print(
-        f"| {n:,} positions | {len(arrow) / 1e6:.1f} | {in_process:.3f} s "
-        f"| {http[-n]['direct']:.3f} s |"
-    )
+        print(f"| {row['n']:,} | {row['mb']:.1f} | {row['floor']:.3f} s ({row['floor_lib']}) "
+              f"| {row['pydantic']:.3f} s | {row['columnar']:.3f} s "
+              f"| {row['columnar'] / row['floor']:.2f}× | {row['dicts']:.3f} s "
+              f"| {h['direct']:.3f} s | {h['gateway']:.3f} s "
+              f"| {h['gateway'] / h['direct']:.2f}× "
+              f"| {h['peak_over_idle_mb']:.0f} MB ({h['peak_over_idle_mb'] / row['mb']:.2f}× "
+              "the request) |")
 
 
 if __name__ == "__main__":
