@@ -11,7 +11,6 @@ The tree (SPEC 8)::
     ├── RunIdConflict                      E_RUN_ID_CONFLICT       409
     ├── EtagMismatch                       E_ETAG_MISMATCH         412
     ├── PayloadTooLarge                    E_PAYLOAD_TOO_LARGE     413
-    ├── UnsupportedMediaType               E_UNSUPPORTED_MEDIA_TYPE 415
     ├── OverlayConfigRequired              E_OVERLAY_CONFIG_REQUIRED 422
     ├── OverlayConfigInvalid (ValueError)  E_OVERLAY_CONFIG_INVALID  422
     ├── SharedAccountPolicyViolation       E_SHARED_ACCOUNT_POLICY 422
@@ -62,7 +61,6 @@ __all__ = [
     "SharedAccountPolicyViolation",
     "StoreUnavailable",
     "Unauthorized",
-    "UnsupportedMediaType",
     "UpstreamError",
     "WorldServiceError",
     "WorldServiceTimeout",
@@ -148,14 +146,6 @@ class PayloadTooLarge(QmtlError):
     code = "E_PAYLOAD_TOO_LARGE"
     status_code = 413
     default_message = "request body or position count is over the configured limit"
-
-
-class UnsupportedMediaType(QmtlError):
-    """A body in a format this server cannot read (Arrow IPC without ``pyarrow``)."""
-
-    code = "E_UNSUPPORTED_MEDIA_TYPE"
-    status_code = 415
-    default_message = "the request's Content-Type is not supported by this server"
 
 
 class OverlayConfigRequired(QmtlError):

@@ -46,7 +46,6 @@ __all__ = [
     "ColumnRequest",
     "ColumnPlan",
     "book_from_chunks",
-    "book_from_codes",
     "book_from_dicts",
     "book_from_rows",
     "decode_request",

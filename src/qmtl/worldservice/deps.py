@@ -14,7 +14,6 @@ from qmtl.engine.columns import ColumnRequest
 
 from .allocations import AllocationService
 from .apply import ApplyService
-from .arrow import ARROW_STREAM, decode_arrow_body
 from .bodies import parse_body, parse_plan_body
 from .config import WorldServiceSettings
 from .health import HealthService
@@ -86,13 +85,8 @@ def _check_size(count: int, limit: int) -> None:
 async def plan_body(request: Request, runtime: Runtime
                     ) -> ColumnRequest | MultiWorldRebalanceRequest:
     """The plan body, positions in columns when the fast reader accepts it (see
-    ``bodies.parse_plan_body``; an Arrow IPC body: ``arrow.decode_arrow_body``); 413 over
-    ``max_positions``."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == ARROW_STREAM:
-        body = await decode_arrow_body(await request.body())
-    else:
-        body = await parse_plan_body(await request.body())
+    ``bodies.parse_plan_body``); 413 over ``max_positions``."""
+    body = await parse_plan_body(await request.body())
     count = len(body) if isinstance(body, ColumnRequest) else len(body.positions)
     _check_size(count, runtime.settings.max_positions)
     return body

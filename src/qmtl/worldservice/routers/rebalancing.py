@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from qmtl.contracts import ApplyResponse, MultiWorldRebalanceRequest, MultiWorldRebalanceResponse
 from qmtl.contracts.errors import (
@@ -19,13 +17,11 @@ from qmtl.contracts.errors import (
     SchemaVersionRequired,
     StoreUnavailable,
     Unauthorized,
-    UnsupportedMediaType,
 )
 from qmtl.engine.columns import ColumnRequest
 from qmtl.web.errors import error_responses
 from qmtl.web.openapi import json_body
 
-from ..arrow import ARROW_STREAM, encode_arrow_answer, wants_arrow
 from ..deps import IfMatch, PlanBody, RebalanceBody, Runtime
 from ..etags import etag_header
 from ._openapi import json_response
@@ -43,20 +39,15 @@ _PLAN_ERRORS = (SchemaVersionRequired, Unauthorized, PayloadTooLarge, OverlayCon
     response_class=Response,
     responses={200: {"model": MultiWorldRebalanceResponse,
                      "description": "The plan at the served schema version (v1 has no "
-                                    "alpha_metrics / rebalance_intent keys); an Arrow IPC "
-                                    f"stream of the deltas when Accept is {ARROW_STREAM} "
-                                    "(docs/worldservice.md)"},
-               **error_responses(*_PLAN_ERRORS, UnsupportedMediaType)},
+                                    "alpha_metrics / rebalance_intent keys)"},
+               **error_responses(*_PLAN_ERRORS)},
     openapi_extra=json_body(MultiWorldRebalanceRequest),
 )
-async def plan(body: PlanBody, runtime: Runtime,
-               accept: Annotated[str | None, Header()] = None) -> Response:
+async def plan(body: PlanBody, runtime: Runtime) -> Response:
     if isinstance(body, ColumnRequest):
         served = await runtime.planning.plan(body.request, book=body.book)
     else:
         served = await runtime.planning.plan(body)
-    if wants_arrow(accept):
-        return Response(encode_arrow_answer(served.encoded), media_type=ARROW_STREAM)
     return json_response(served.encoded)
 
 
