@@ -9,6 +9,8 @@ Modules (import them by name for the lower-level pieces):
 * :mod:`~qmtl.engine.scales` — world and strategy scale factors;
 * :mod:`~qmtl.engine.rounding` — lot rounding and float-noise cleaning;
 * :mod:`~qmtl.engine.planning` — :func:`plan_rebalance` and the columnar core :func:`plan_book`;
+* :mod:`~qmtl.engine.columns` — the columnar wire path: JSON bytes or plain data →
+  arrays → plan → wire document (:func:`plan_rebalance_data`), no model per row;
 * :mod:`~qmtl.engine.overlay` — overlay trades;
 * :mod:`~qmtl.engine.split` — per-strategy orders (each strategy's own move);
 * :mod:`~qmtl.engine.orders` — venue policies and orders;

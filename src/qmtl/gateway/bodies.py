@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import Depends, Request
 
 from qmtl.contracts import (
@@ -32,8 +33,26 @@ def _validate(raw: bytes) -> MultiWorldRebalanceRequest:
     return MultiWorldRebalanceRequest.model_validate_json(raw or b"null")
 
 
+_TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ENVELOPE_KEYS = frozenset(RequestEnvelope.model_fields)
+_KEY = msgspec.json.Encoder()
+
+
+def envelope_document(raw: bytes) -> bytes | None:
+    """Only the envelope's keys of the JSON object ``raw`` (msgspec skips the rest, e.g. a
+    million positions, without building them), or ``None`` when ``raw`` is not a JSON
+    object: pydantic then parses it whole and says why."""
+    try:
+        top = _TOP.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    return b"{" + b",".join(_KEY.encode(key) + b":" + bytes(value) for key, value in
+                            top.items() if key in _ENVELOPE_KEYS) + b"}"
+
+
 def _envelope(raw: bytes) -> RequestEnvelope:
-    return RequestEnvelope.model_validate_json(raw or b"null")
+    small = envelope_document(raw)
+    return RequestEnvelope.model_validate_json(small if small is not None else raw or b"null")
 
 
 def refuse_arrow(request: Request) -> None:

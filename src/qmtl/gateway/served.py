@@ -14,17 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from pydantic import ValidationError
 
 from qmtl.contracts import (
     V2_ONLY_RESPONSE_KEYS,
     ApplyResponse,
     MultiWorldRebalanceResponse,
+    RebalanceIntent,
     parse_alpha_metrics,
 )
 from qmtl.contracts.errors import QmtlError
 
-__all__ = ["ServedResponse", "WorldServiceBadResponse", "parse_served_response"]
+__all__ = ["ServedResponse", "WorldServiceBadResponse", "parse_served_response",
+           "relayable_as_is"]
 
 
 class WorldServiceBadResponse(QmtlError):
@@ -81,3 +84,54 @@ def parse_served_response(content: bytes, *, apply: bool) -> ServedResponse:
     excluded = {key for key in V2_ONLY_RESPONSE_KEYS if getattr(model, key, None) is None}
     # An answer without schema_version was v1: the default (1) is written out explicitly.
     return model, model.model_dump_json(exclude=excluded).encode(), served
+
+
+_TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_PLAN_KEYS = tuple(MultiWorldRebalanceResponse.model_fields)
+_APPLY_KEYS = tuple(ApplyResponse.model_fields)
+
+
+def relayable_as_is(content: bytes, *, apply: bool) -> int | None:
+    """The served version when ``content`` can be relayed byte for byte, else ``None``.
+
+    The proxy's fast path (no re-parse of a large plan): only the top level is read
+    (msgspec skips the values). The answer is relayed unchanged when
+    :func:`parse_served_response` would render the same document: an object whose keys are
+    response fields in the model's order, none of them null, ``schema_version`` a strict
+    integer >= 1, no v2-only key in a v1 answer (never relay a mis-versioned document),
+    ``run_id`` and ``etag`` in an apply answer, and alpha metrics that sanitising leaves
+    unchanged. Anything else (``None``) goes through :func:`parse_served_response`.
+    """
+    try:
+        top = _TOP.decode(content)
+        version = msgspec.json.decode(top["schema_version"]) if "schema_version" in top \
+            else None
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    order = _APPLY_KEYS if apply else _PLAN_KEYS
+    if list(top) != [key for key in order if key in top]:
+        return None
+    if type(version) is not int or version < 1:
+        return None
+    if any(bytes(value) == b"null" for value in top.values()):
+        return None
+    if apply and not ("run_id" in top and "etag" in top):
+        return None
+    if version < 2:
+        return None if V2_ONLY_RESPONSE_KEYS & top.keys() else version
+    if "alpha_metrics" in top:
+        try:
+            metrics = msgspec.json.decode(top["alpha_metrics"])
+        except msgspec.DecodeError:
+            return None
+        envelope = parse_alpha_metrics(metrics)
+        if envelope is None or envelope.model_dump(mode="json") != metrics:
+            return None
+    if "rebalance_intent" in top:
+        try:
+            intent = msgspec.json.decode(top["rebalance_intent"])
+            if RebalanceIntent.model_validate(intent).model_dump(mode="json") != intent:
+                return None
+        except (msgspec.DecodeError, ValidationError):
+            return None
+    return version

@@ -42,9 +42,9 @@ from .config import GatewaySettings
 from .metrics import GatewayMetrics
 from .negotiation import choose_version, error_detail, is_version_refusal, preferred_version
 from .outgoing import OutgoingRequest
-from .served import parse_served_response
+from .served import parse_served_response, relayable_as_is
 
-__all__ = ["BREAKER_FAILURE_STATUSES", "PASSTHROUGH_HEADERS", "PlanResult",
+__all__ = ["BREAKER_FAILURE_STATUSES", "PASSTHROUGH_HEADERS", "PlanResult", "RelayedPlan",
            "WorldServiceClient", "WorldServiceProbe", "upstream_error"]
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,15 @@ class PlanResult:
     served_version: int
     sent_version: int
     fell_back: bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayedPlan:
+    """A plan/apply answer as the proxy relays it: wire JSON at the served version."""
+
+    content: bytes
+    served_version: int
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -314,8 +323,47 @@ class WorldServiceClient:
         headers = {"if-match": if_match} if if_match else {}
         return await self._post_rebalance("apply", request, headers=headers)
 
+    async def relay_rebalance(self, route: str, request: OutgoingRequest, *,
+                              if_match: str | None = None) -> RelayedPlan:
+        """``POST /rebalancing/{route}`` for the proxy: the answer's bytes relayed as they
+        are when its top level shows a well-versioned document (``served.relayable_as_is``),
+        else validated and re-rendered as :meth:`post_rebalance_plan` does."""
+        headers = {"if-match": if_match} if if_match else {}
+        response, sent, fell_back = await self._exchange(route, request, headers=headers)
+        apply = route == "apply"
+        served = relayable_as_is(response.content, apply=apply)
+        if served is None:
+            _, content, served = parse_served_response(response.content, apply=apply)
+        else:
+            content = response.content
+        self._observe(served, sent=sent, fell_back=fell_back)
+        return RelayedPlan(content=content, served_version=served,
+                           headers=self._passthrough(response))
+
+    def _observe(self, served: int, *, sent: int, fell_back: bool) -> None:
+        if not fell_back and sent == self.settings.rebalance_schema_version:
+            self._observed_version = served
+
+    @staticmethod
+    def _passthrough(response: httpx.Response) -> dict[str, str]:
+        return {name: response.headers[name] for name in PASSTHROUGH_HEADERS
+                if name in response.headers}
+
     async def _post_rebalance(self, route: str, request: OutgoingRequest, *,
                               headers: dict[str, str]) -> PlanResult:
+        response, sent, fell_back = await self._exchange(route, request, headers=headers)
+        model, content, served = parse_served_response(response.content, apply=route == "apply")
+        self._observe(served, sent=sent, fell_back=fell_back)
+        return PlanResult(response=model, content=content, served_version=served, sent_version=sent,
+                          fell_back=fell_back, headers=self._passthrough(response))
+
+    async def _exchange(self, route: str, request: OutgoingRequest, *,
+                        headers: dict[str, str]) -> tuple[httpx.Response, int, bool]:
+        """Send at the negotiated version (one v1 retry on a version refusal).
+
+        Raises:
+            The upstream error of a 4xx/5xx answer (``upstream_error``).
+        """
         path = f"/rebalancing/{route}"
         preferred = preferred_version(request.declared_version,
                                       configured=self.settings.rebalance_schema_version)
@@ -348,13 +396,7 @@ class WorldServiceClient:
         self.routes_missing = response.status_code == 404
         if response.status_code >= 400:
             raise upstream_error(response.status_code, error_detail(response.content))
-        model, content, served = parse_served_response(response.content, apply=route == "apply")
-        if not fell_back and sent == self.settings.rebalance_schema_version:
-            self._observed_version = served
-        passthrough = {name: response.headers[name] for name in PASSTHROUGH_HEADERS
-                       if name in response.headers}
-        return PlanResult(response=model, content=content, served_version=served, sent_version=sent,
-                          fell_back=fell_back, headers=passthrough)
+        return response, sent, fell_back
 
     # -- reads (relayed by routers/reads.py) ---------------------------------------------
 

@@ -28,6 +28,7 @@ from qmtl.contracts import (
 )
 
 from ._arrow import arrow_available, arrow_plan_body, positions_records, positions_table
+from ._body import encode_body
 from ._capabilities import Capabilities, GatewayHealthView, parse_health
 from ._errors import GatewayError, GatewayHTTPError, GatewayUnavailable, error_code
 from ._events import EventStream, ReconnectPolicy
@@ -226,12 +227,12 @@ class GatewayClient(ReadsMixin):
                     content: bytes | None = None) -> httpx.Response:
         client = self._client()
         try:
-            if content is not None:
-                response = await client.request(method, path, content=content, params=params,
-                                                headers=headers)
-            else:
-                response = await client.request(method, path, json=body, params=params,
-                                                headers=headers)
+            if content is None and body is not None:
+                # orjson for large books (``_body``): NaN/Infinity still refused, not nulled
+                content = encode_body(body)
+                headers = {"content-type": "application/json", **(headers or {})}
+            response = await client.request(method, path, content=content, params=params,
+                                            headers=headers)
         except httpx.TransportError as exc:
             raise GatewayUnavailable(f"{self.base_url}{path}",
                                      _describe_transport_error(exc)) from exc

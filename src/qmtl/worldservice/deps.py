@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 
 from qmtl.contracts import AllocationUpsert, MultiWorldRebalanceRequest
 from qmtl.controlbus import ControlBus
+from qmtl.engine.columns import ColumnRequest
 
 from .allocations import AllocationService
 from .apply import ApplyService
@@ -16,7 +17,7 @@ from .arrow_bodies import ArrowPlanRequest
 from .bodies import parse_body
 from .config import WorldServiceSettings
 from .health import HealthService
-from .media import read_plan_body
+from .media import read_plan_body, read_request_body
 from .metrics import WorldServiceMetrics
 from .planning import PlanningService
 from .reads import ReadService
@@ -61,16 +62,18 @@ Runtime = Annotated[WorldServiceRuntime, Depends(get_runtime)]
 
 
 async def rebalance_body(request: Request, runtime: Runtime) -> MultiWorldRebalanceRequest:
-    """The validated plan/apply body (JSON, or Arrow IPC: ``media``); 413 when it holds
-    more than ``max_positions``; 415 for another ``Content-Type``."""
-    body = await plan_body(request, runtime)
-    # --- Arrow IPC (h/arrow): apply records wire models, so Arrow rows become models here.
+    """The validated apply body as wire models (JSON, or Arrow IPC: ``media``); 413 when it
+    holds more than ``max_positions``; 415 for another ``Content-Type``."""
+    body = await read_request_body(await request.body(), request.headers.get("content-type"),
+                                   max_positions=runtime.settings.max_positions)
+    # Apply records wire models, so Arrow rows become models here.
     return body.full_request() if isinstance(body, ArrowPlanRequest) else body
 
 
 async def plan_body(request: Request, runtime: Runtime
-                    ) -> MultiWorldRebalanceRequest | ArrowPlanRequest:
-    """Plan body: a JSON request, or an Arrow request whose positions stay columns."""
+                    ) -> ColumnRequest | MultiWorldRebalanceRequest | ArrowPlanRequest:
+    """The plan body with its positions in columns where it can be (JSON through the fast
+    reader, see ``bodies.parse_plan_body``; Arrow); 413 over ``max_positions``."""
     return await read_plan_body(await request.body(), request.headers.get("content-type"),
                                 max_positions=runtime.settings.max_positions)
 
@@ -80,6 +83,7 @@ async def allocation_body(request: Request) -> AllocationUpsert:
 
 
 RebalanceBody = Annotated[MultiWorldRebalanceRequest, Depends(rebalance_body)]
-PlanBody = Annotated[MultiWorldRebalanceRequest | ArrowPlanRequest, Depends(plan_body)]
+PlanBody = Annotated[ColumnRequest | MultiWorldRebalanceRequest | ArrowPlanRequest,
+                     Depends(plan_body)]
 AllocationBody = Annotated[AllocationUpsert, Depends(allocation_body)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]

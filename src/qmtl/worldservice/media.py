@@ -17,11 +17,19 @@ from qmtl.contracts import (
     require_pyarrow,
 )
 from qmtl.contracts.errors import PayloadTooLarge, UnsupportedMediaType
+from qmtl.engine.columns import ColumnRequest
 
 from .arrow_bodies import ArrowPlanRequest, parse_arrow_body
-from .bodies import parse_body
+from .bodies import parse_body, parse_plan_body
 
-__all__ = ["BodyFormat", "body_format", "check_position_limit", "read_plan_body", "wants_arrow"]
+__all__ = [
+    "BodyFormat",
+    "body_format",
+    "check_position_limit",
+    "read_plan_body",
+    "read_request_body",
+    "wants_arrow",
+]
 
 BodyFormat = Literal["json", "arrow"]
 
@@ -68,18 +76,36 @@ def check_position_limit(count: int, limit: int) -> None:
         )
 
 
-async def read_plan_body(
+async def _read_arrow(raw: bytes, max_positions: int) -> ArrowPlanRequest:
+    arrow = await parse_arrow_body(raw)
+    check_position_limit(len(arrow), max_positions)
+    return arrow
+
+
+async def read_request_body(
     raw: bytes, content_type: str | None, *, max_positions: int
 ) -> MultiWorldRebalanceRequest | ArrowPlanRequest:
-    """A validated JSON request, or a decoded Arrow request (positions as columns).
+    """A validated JSON request (wire models), or a decoded Arrow request (positions as
+    columns).
 
     Raises:
         UnsupportedMediaType: 415; RequestValidationError: 422; PayloadTooLarge: 413.
     """
     if body_format(content_type) == "arrow":
-        columns = await parse_arrow_body(raw)
-        check_position_limit(len(columns), max_positions)
-        return columns
+        return await _read_arrow(raw, max_positions)
     body = await parse_body(raw, MultiWorldRebalanceRequest)
     check_position_limit(len(body.positions), max_positions)
+    return body
+
+
+async def read_plan_body(
+    raw: bytes, content_type: str | None, *, max_positions: int
+) -> MultiWorldRebalanceRequest | ColumnRequest | ArrowPlanRequest:
+    """As :func:`read_request_body`, but a JSON body goes through the fast reader and keeps
+    its positions in columns when it can (``bodies.parse_plan_body``)."""
+    if body_format(content_type) == "arrow":
+        return await _read_arrow(raw, max_positions)
+    body = await parse_plan_body(raw)
+    check_position_limit(len(body) if isinstance(body, ColumnRequest) else len(body.positions),
+                         max_positions)
     return body

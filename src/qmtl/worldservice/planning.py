@@ -31,11 +31,11 @@ from qmtl.contracts import (
     RebalanceIntent,
     RebalanceMode,
     negotiate_schema_version,
-    render_response,
 )
 from qmtl.contracts.errors import OverlayConfigRequired, RebalanceModeUnsupported
-from qmtl.engine import alpha_envelope, plan_rebalance
+from qmtl.engine import alpha_envelope, columns, plan_rebalance
 from qmtl.engine.alpha_input import AlphaInputError, AlphaSeriesUnusable
+from qmtl.engine.book import PositionBook
 from qmtl.web.gcpause import gc_paused
 
 from .bodies import validation_error
@@ -49,6 +49,8 @@ __all__ = [
     "PlanningService",
     "ServedPlan",
     "compute_plan",
+    "compute_plan_columns",
+    "plan_body",
     "encode_json",
     "render_json",
     "served_response",
@@ -98,6 +100,44 @@ def render_json(response: MultiWorldRebalanceResponse, version: int) -> bytes:
     return response.model_copy(update=update).model_dump_json().encode()
 
 
+def _alpha(request: MultiWorldRebalanceRequest, response: MultiWorldRebalanceResponse, *,
+           periods_per_year: float) -> Any:
+    try:
+        return alpha_envelope(request, response, periods_per_year=periods_per_year)
+    except AlphaSeriesUnusable as exc:
+        raise validation_error(("body", *exc.loc), str(exc)) from exc
+    except AlphaInputError as exc:
+        raise validation_error(("body", "alpha_series"), f"{exc.field}: {exc}") from exc
+
+
+def plan_body(request: MultiWorldRebalanceRequest, book: PositionBook, *, version: int,
+              periods_per_year: float) -> dict[str, Any]:
+    """The wire document (``render_response`` of :func:`served_response`: same keys, same
+    order, same values) built from the plan's columns, without a model per delta.
+
+    Raises:
+        The errors of :func:`served_response`.
+    """
+    planned = columns.plan_columns(request, book)
+    if version < 2:
+        return columns.plan_document(planned, version=version)
+    envelope = _alpha(request, planned.skeleton, periods_per_year=periods_per_year)
+    return columns.plan_document(planned, version=version, alpha_metrics=envelope,
+                                 rebalance_intent=request.rebalance_intent)
+
+
+def compute_plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook, *,
+                         version: int, periods_per_year: float) -> bytes:
+    """The JSON bytes of :func:`plan_body` (positions already in columns).
+
+    Raises:
+        The errors of :func:`served_response`.
+    """
+    with gc_paused(len(book) > OFFLOAD_POSITIONS):
+        return columns.encode_document(plan_body(request, book, version=version,
+                                                 periods_per_year=periods_per_year))
+
+
 def served_response(request: MultiWorldRebalanceRequest, *, version: int,
                     periods_per_year: float) -> MultiWorldRebalanceResponse:
     """The engine's plan plus, for v2, the alpha envelope and the caller's intent.
@@ -111,12 +151,7 @@ def served_response(request: MultiWorldRebalanceRequest, *, version: int,
     response = plan_rebalance(request)
     if version < 2:
         return response
-    try:
-        envelope = alpha_envelope(request, response, periods_per_year=periods_per_year)
-    except AlphaSeriesUnusable as exc:
-        raise validation_error(("body", *exc.loc), str(exc)) from exc
-    except AlphaInputError as exc:
-        raise validation_error(("body", "alpha_series"), f"{exc.field}: {exc}") from exc
+    envelope = _alpha(request, response, periods_per_year=periods_per_year)
     return response.model_copy(update={
         "alpha_metrics": envelope,
         "rebalance_intent": request.rebalance_intent or RebalanceIntent(),
@@ -126,19 +161,16 @@ def served_response(request: MultiWorldRebalanceRequest, *, version: int,
 def compute_plan(request: MultiWorldRebalanceRequest, *, version: int,
                  periods_per_year: float,
                  with_body: bool = True) -> tuple[dict[str, Any] | None, bytes]:
-    """Plan and render: the wire dict (``render_response``; only when ``with_body``) and
-    the JSON bytes. CPU only; the cyclic GC is paused for large plans (``gcpause``).
+    """Plan and render: the wire dict (:func:`plan_body`; only when ``with_body``) and the
+    JSON bytes. CPU only; the cyclic GC is paused for large plans (``gcpause``).
 
     Raises:
         The errors of :func:`served_response`.
     """
     with gc_paused(len(request.positions) > OFFLOAD_POSITIONS):
-        response = served_response(request, version=version,
-                                   periods_per_year=periods_per_year)
-        if not with_body:
-            return None, render_json(response, version)
-        body = render_response(response, version)
-        return body, encode_json(body)
+        book = PositionBook.from_positions(request.positions)
+        body = plan_body(request, book, version=version, periods_per_year=periods_per_year)
+        return (body if with_body else None), columns.encode_document(body)
 
 
 class PlanningService:
@@ -186,9 +218,32 @@ class PlanningService:
                 update["strategy_alloc_before_total"] = stored
         return request.model_copy(update=update), alloc_store.state_etag(state)
 
-    async def plan(self, request: MultiWorldRebalanceRequest) -> ServedPlan:
-        """``POST /rebalancing/plan``: :meth:`check`, then :meth:`serve` (JSON only)."""
-        return await self.serve(request, version=self.check(request), with_body=False)
+    async def plan(self, request: MultiWorldRebalanceRequest, *,
+                   book: PositionBook | None = None) -> ServedPlan:
+        """``POST /rebalancing/plan``: :meth:`check`, then :meth:`serve` (JSON only).
+
+        ``book``: the positions in columns (``request.positions`` is then empty), planned
+        and rendered without a model per position or delta.
+        """
+        version = self.check(request)
+        if book is None:
+            return await self.serve(request, version=version, with_body=False)
+        effective, etag = await self.effective_request(request)
+        started = time.perf_counter()
+        if len(book) > OFFLOAD_POSITIONS:
+            encoded = await anyio.to_thread.run_sync(self._compute_columns, effective, book,
+                                                     version)
+        else:
+            encoded = self._compute_columns(effective, book, version)
+        self.metrics.plan_served(version=version, mode=effective.mode.value,
+                                 seconds=time.perf_counter() - started)
+        return ServedPlan(version=version, request=effective, body=None, encoded=encoded,
+                          state_etag=etag)
+
+    def _compute_columns(self, request: MultiWorldRebalanceRequest, book: PositionBook,
+                         version: int) -> bytes:
+        return compute_plan_columns(request, book, version=version,
+                                    periods_per_year=self.settings.periods_per_year)
 
     async def serve(self, request: MultiWorldRebalanceRequest, *, version: int,
                     with_body: bool = True) -> ServedPlan:

@@ -20,7 +20,7 @@ from ..bodies import REQUEST_BODY_OPENAPI, FullBody
 from ..deps import StateDep
 from ..execute import ExecuteFlags, allow_live_header
 from ..served import WorldServiceBadResponse
-from ..worldservice_client import PlanResult
+from ..worldservice_client import PlanResult, RelayedPlan
 
 __all__ = ["router"]
 
@@ -34,7 +34,7 @@ _UPSTREAM = (
 )
 
 
-def _proxied(result: PlanResult) -> Response:
+def _proxied(result: PlanResult | RelayedPlan) -> Response:
     headers = {name.title(): value for name, value in result.headers.items()}
     return Response(result.content, media_type="application/json", headers=headers)
 
@@ -51,7 +51,7 @@ async def plan(request: PlanProxyBody, state: StateDep) -> Response:
     come back with their status and detail unchanged."""
     if isinstance(request, ArrowBody):  # --- Arrow IPC (h/arrow) ---
         return await proxy_arrow(state.client, request, route="plan")
-    return _proxied(await state.client.post_rebalance_plan(request))
+    return _proxied(await state.client.relay_rebalance("plan", request))
 
 
 @router.post(
@@ -68,7 +68,7 @@ async def apply(request: PlanProxyBody, state: StateDep,
     ``Idempotent-Replayed``/``ETag`` come back."""
     if isinstance(request, ArrowBody):  # --- Arrow IPC (h/arrow) ---
         return await proxy_arrow(state.client, request, route="apply", if_match=if_match)
-    return _proxied(await state.client.post_rebalance_apply(request, if_match=if_match))
+    return _proxied(await state.client.relay_rebalance("apply", request, if_match=if_match))
 
 
 @router.post(

@@ -6,6 +6,7 @@ from fastapi import Response
 
 from qmtl.contracts import ARROW_STREAM_MEDIA_TYPE, MultiWorldRebalanceRequest
 from qmtl.engine import PositionBook
+from qmtl.engine.columns import ColumnRequest
 
 from ..arrow_bodies import ArrowPlanRequest
 from ..arrow_planning import serve_columns
@@ -16,13 +17,13 @@ __all__ = ["arrow_plan"]
 
 
 async def arrow_plan(
-    body: MultiWorldRebalanceRequest | ArrowPlanRequest,
+    body: MultiWorldRebalanceRequest | ColumnRequest | ArrowPlanRequest,
     runtime: WorldServiceRuntime,
     *,
     arrow: bool,
 ) -> Response:
     """Plan a columnar body, or a JSON body whose caller asked for Arrow."""
-    if isinstance(body, ArrowPlanRequest):
+    if isinstance(body, ArrowPlanRequest | ColumnRequest):
         request, book = body.request, body.book
     else:
         request = body.model_copy(update={"positions": []})

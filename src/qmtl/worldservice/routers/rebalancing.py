@@ -21,6 +21,7 @@ from qmtl.contracts.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from qmtl.engine.columns import ColumnRequest
 from qmtl.web.errors import error_responses
 from qmtl.web.openapi import json_body
 
@@ -51,10 +52,13 @@ _PLAN_ERRORS = (SchemaVersionRequired, Unauthorized, PayloadTooLarge, OverlayCon
 async def plan(body: PlanBody, runtime: Runtime,
                accept: Annotated[str | None, Header(include_in_schema=False)] = None
                ) -> Response:
-    # --- Arrow IPC (h/arrow): columnar bodies and Arrow answers take the columns path.
+    # --- Arrow IPC: columnar bodies and Arrow answers take the Arrow path.
     if isinstance(body, ArrowPlanRequest) or wants_arrow(accept):
         return await arrow_plan(body, runtime, arrow=wants_arrow(accept))
-    served = await runtime.planning.plan(body)
+    if isinstance(body, ColumnRequest):
+        served = await runtime.planning.plan(body.request, book=body.book)
+    else:
+        served = await runtime.planning.plan(body)
     return json_response(served.encoded)
 
 

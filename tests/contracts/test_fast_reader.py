@@ -1,0 +1,49 @@
+"""The fast position reader (contracts/_fast.py) is checked against the contract models.
+
+The pydantic models are the one home of the contract. These tests fail when a field or a
+rule is added to ``PositionSlice`` (or a request field is read by the fast path) without
+the fast reader and the column checks of ``qmtl.engine.columns`` following.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qmtl.contracts import MultiWorldRebalanceRequest, PositionSlice
+from qmtl.contracts._fast import HANDLED_REQUEST_FIELDS, POSITION_FIELDS, FastPositionRow
+
+# What qmtl.engine.columns enforces per field, in JSON Schema terms (ids: length 1-256 and
+# printable, checked by check_identifier; numbers: finite; mark: > 0). Update it together
+# with the column checks when PositionSlice's rules change.
+_ID = {"maxLength": 256, "minLength": 1, "type": "string"}
+ENFORCED: dict[str, dict[str, Any]] = {
+    "world_id": _ID,
+    "strategy_id": _ID,
+    "symbol": _ID,
+    "qty": {"type": "number"},
+    "mark": {"exclusiveMinimum": 0, "type": "number"},
+    "venue": {"anyOf": [_ID, {"type": "null"}], "default": None},
+}
+
+
+def _rules(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k not in ("title", "description")}
+
+
+def test_position_fields_match_the_model() -> None:
+    assert set(PositionSlice.model_fields) == POSITION_FIELDS
+    assert set(FastPositionRow.__struct_fields__) == POSITION_FIELDS
+    required = set(PositionSlice.model_json_schema()["required"])
+    assert required == {f for f in POSITION_FIELDS if f != "venue"}
+    assert set(FastPositionRow.__struct_defaults__) == {None}  # only venue has a default
+
+
+def test_position_rules_match_the_model() -> None:
+    properties = PositionSlice.model_json_schema()["properties"]
+    assert {name: _rules(schema) for name, schema in properties.items()} == ENFORCED
+
+
+def test_request_fields_read_by_the_fast_path_exist() -> None:
+    assert HANDLED_REQUEST_FIELDS <= set(MultiWorldRebalanceRequest.model_fields)
+    # Every other request field is validated by the model itself (split_request).
+    assert MultiWorldRebalanceRequest.model_fields["positions"].annotation is not None
