@@ -77,8 +77,11 @@ class QmtlUp:
                                    f"{self.stderr()}")
             try:
                 health = httpx.get(f"{self.gateway_url}/health", timeout=2.0).json()
+                # The banner is printed once both servers have started, which can be a
+                # moment after the gateway first answers /health on a loaded machine.
                 if health.get("worldservice", {}).get("status") in ("ok", "degraded") and \
-                        health.get("effective_rebalance_schema_version") is not None:
+                        health.get("effective_rebalance_schema_version") is not None and \
+                        "press Ctrl-C to stop" in self.stdout():
                     return
             except httpx.HTTPError as exc:
                 last_error = exc  # not listening yet

@@ -283,28 +283,6 @@ def test_positions_csv_and_allocations_build_the_request(browser: WebDriver, up:
     }
 
 
-# Adds an `epoch` (from sessionStorage "test.epoch") to every `subscribed` message, as a
-# gateway that names its sequence space does.
-EPOCH_SHIM = """
-(() => {
-  const Native = window.WebSocket;
-  window.WebSocket = class extends Native {
-    set onmessage(handler) {
-      super.onmessage = (event) => {
-        const message = JSON.parse(event.data);
-        const epoch = sessionStorage.getItem("test.epoch");
-        if (message.type === "subscribed" && epoch !== null) {
-          message.epoch = epoch;
-          event = new MessageEvent("message", {data: JSON.stringify(message)});
-        }
-        handler(event);
-      };
-    }
-  };
-})();
-"""
-
-
 def test_a_new_epoch_replays_the_history_instead_of_resuming(
     browser: WebDriver, up: QmtlUp
 ) -> None:
@@ -312,40 +290,30 @@ def test_a_new_epoch_replays_the_history_instead_of_resuming(
     request = json.loads(EXAMPLE.read_text())
     applied = api(up, "/rebalancing/apply", {**request, "run_id": "epoch-test"})
     assert applied["run_id"] == "epoch-test"
-    shim = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": EPOCH_SHIM})
-    try:
-        fresh_console(browser, up)
-        browser.execute_script("sessionStorage.setItem('test.epoch', 'e1');")
-        sign_in(browser)  # reconnects the feed: the whole history, then epoch e1 is stored
-        selector = '#feed li[data-run="epoch-test"]'
-        wait_for(
-            lambda: len(browser.find_elements(By.CSS_SELECTOR, selector)) == 2, what="the history"
-        )
-        resume_at = browser.execute_script(
-            "return Number(sessionStorage.getItem('qmtl.console.since_seq'));"
-        )
-        assert resume_at > 0
-        # Same position, but recorded under another epoch: it means nothing to this gateway,
-        # so the page must replay the history rather than resume after resume_at.
-        browser.execute_script(
-            "sessionStorage.setItem('qmtl.console.epoch', 'e0');"
-            "sessionStorage.setItem('qmtl.console.feed', '[]');"
-        )
-        browser.refresh()
-        wait_for(
-            lambda: len(browser.find_elements(By.CSS_SELECTOR, selector)) == 2,
-            what="the replayed history",
-        )
-        assert (
-            browser.execute_script("return sessionStorage.getItem('qmtl.console.epoch');") == "e1"
-        )
-        # Without a change of epoch the same position resumes: nothing is replayed.
-        browser.execute_script("sessionStorage.setItem('qmtl.console.feed', '[]');")
-        browser.refresh()
-        wait_for(lambda: "resumed from seq" in text(browser, "feed-state"), what="resume")
-        time.sleep(1.0)  # a replay would arrive right after `subscribed`
-        assert browser.find_elements(By.CSS_SELECTOR, selector) == []
-    finally:
-        browser.execute_cdp_cmd(
-            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": shim["identifier"]}
-        )
+    fresh_console(browser, up)
+    sign_in(browser)  # the feed connects: the whole history, and the gateway's epoch is kept
+    selector = '#feed li[data-run="epoch-test"]'
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, selector)) == 2,
+             what="the history")
+    epoch = browser.execute_script("return sessionStorage.getItem('qmtl.console.epoch');")
+    assert epoch
+    resume_at = browser.execute_script(
+        "return Number(sessionStorage.getItem('qmtl.console.since_seq'));")
+    assert resume_at > 0
+    # Same position, but recorded under another epoch (as after a restart of the gateway):
+    # it means nothing to this gateway, which replays its history instead of resuming.
+    browser.execute_script(
+        "sessionStorage.setItem('qmtl.console.epoch', 'an-epoch-of-another-run');"
+        "sessionStorage.setItem('qmtl.console.feed', '[]');"
+    )
+    browser.refresh()
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, selector)) == 2,
+             what="the replayed history")
+    assert browser.execute_script(
+        "return sessionStorage.getItem('qmtl.console.epoch');") == epoch
+    # Within the gateway's epoch the same position resumes: nothing is replayed.
+    browser.execute_script("sessionStorage.setItem('qmtl.console.feed', '[]');")
+    browser.refresh()
+    wait_for(lambda: "resumed from seq" in text(browser, "feed-state"), what="resume")
+    time.sleep(1.0)  # a replay would arrive right after `subscribed`
+    assert browser.find_elements(By.CSS_SELECTOR, selector) == []

@@ -731,8 +731,13 @@
 
   function subscribe(ws) {
     const since = store.getItem(KEYS.seq);
-    ws.send(JSON.stringify({ type: "subscribe", topics: ["rebalancing"],
-      since_seq: since === null ? 0 : Number(since) }));
+    const epoch = store.getItem(KEYS.epoch);
+    const message = { type: "subscribe", topics: ["rebalancing"],
+      since_seq: since === null ? 0 : Number(since) };
+    // The epoch names the sequence space `since` belongs to: the gateway resumes only within
+    // it, and answers another epoch with `recovered: false` and its whole history.
+    if (epoch !== null) message.epoch = epoch;
+    ws.send(JSON.stringify(message));
   }
 
   function onSubscribed(ws, message) {
@@ -743,10 +748,9 @@
       const known = store.getItem(KEYS.epoch);
       store.setItem(KEYS.epoch, String(message.epoch));
       if (known !== null && known !== String(message.epoch) && since !== null) {
+        // The gateway saw our old epoch and is already replaying its history.
         store.setItem(KEYS.seq, "0");
         feedState("the gateway restarted (new epoch): replaying its history");
-        ws.send(JSON.stringify({ type: "unsubscribe" }));
-        subscribe(ws);
         return;
       }
     }
