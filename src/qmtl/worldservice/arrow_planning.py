@@ -20,44 +20,17 @@ from qmtl.contracts import (
     ARROW_RESPONSE_KEY,
     MultiWorldRebalanceRequest,
     MultiWorldRebalanceResponse,
-    RebalanceIntent,
     render_response,
     require_pyarrow,
 )
-from qmtl.engine import PositionBook, alpha_envelope
-from qmtl.engine.alpha_input import AlphaInputError, AlphaSeriesUnusable
+from qmtl.engine import PositionBook
 from qmtl.engine.arrow_columns import ColumnPlan, plan_columns
 from qmtl.engine.planning import BookPlan
 from qmtl.web.gcpause import gc_paused
 
-from .bodies import validation_error
-from .planning import OFFLOAD_POSITIONS, PlanningService, render_json
+from .planning import OFFLOAD_POSITIONS, PlanningService, render_json, with_v2
 
 __all__ = ["arrow_envelope", "compute_columns", "encode_arrow_plan", "serve_columns"]
-
-
-def _with_v2(
-    request: MultiWorldRebalanceRequest,
-    response: MultiWorldRebalanceResponse,
-    *,
-    version: int,
-    periods_per_year: float,
-) -> MultiWorldRebalanceResponse:
-    # As planning.served_response: the alpha envelope needs only the worlds' scales.
-    if version < 2:
-        return response
-    try:
-        envelope = alpha_envelope(request, response, periods_per_year=periods_per_year)
-    except AlphaSeriesUnusable as exc:
-        raise validation_error(("body", *exc.loc), str(exc)) from exc
-    except AlphaInputError as exc:
-        raise validation_error(("body", "alpha_series"), f"{exc.field}: {exc}") from exc
-    return response.model_copy(
-        update={
-            "alpha_metrics": envelope,
-            "rebalance_intent": request.rebalance_intent or RebalanceIntent(),
-        }
-    )
 
 
 def arrow_envelope(skeleton: MultiWorldRebalanceResponse, version: int) -> dict[str, Any]:
@@ -120,11 +93,11 @@ def compute_columns(
     with gc_paused(len(book) > OFFLOAD_POSITIONS):
         planned: ColumnPlan = plan_columns(request, book)
         if arrow:
-            skeleton = _with_v2(
+            skeleton = with_v2(
                 request, planned.skeleton, version=version, periods_per_year=periods_per_year
             )
             return encode_arrow_plan(planned.plan, arrow_envelope(skeleton, version))
-        response = _with_v2(
+        response = with_v2(
             request, planned.response(), version=version, periods_per_year=periods_per_year
         )
         return render_json(response, version)

@@ -100,8 +100,13 @@ def render_json(response: MultiWorldRebalanceResponse, version: int) -> bytes:
     return response.model_copy(update=update).model_dump_json().encode()
 
 
-def _alpha(request: MultiWorldRebalanceRequest, response: MultiWorldRebalanceResponse, *,
-           periods_per_year: float) -> Any:
+def alpha_or_422(request: MultiWorldRebalanceRequest, response: MultiWorldRebalanceResponse,
+                 *, periods_per_year: float) -> Any:
+    """The v2 alpha envelope of ``response``; an unusable ``alpha_series`` is a 422 naming it.
+
+    Raises:
+        RequestValidationError: ``loc`` = ``["body", "alpha_series", …]``.
+    """
     try:
         return alpha_envelope(request, response, periods_per_year=periods_per_year)
     except AlphaSeriesUnusable as exc:
@@ -121,7 +126,7 @@ def plan_body(request: MultiWorldRebalanceRequest, book: PositionBook, *, versio
     planned = columns.plan_columns(request, book)
     if version < 2:
         return columns.plan_document(planned, version=version)
-    envelope = _alpha(request, planned.skeleton, periods_per_year=periods_per_year)
+    envelope = alpha_or_422(request, planned.skeleton, periods_per_year=periods_per_year)
     return columns.plan_document(planned, version=version, alpha_metrics=envelope,
                                  rebalance_intent=request.rebalance_intent)
 
@@ -148,10 +153,21 @@ def served_response(request: MultiWorldRebalanceRequest, *, version: int,
         RequestValidationError: ``alpha_series`` that the metrics cannot use (422, ``loc``
             = ``["body", "alpha_series", …]`` down to the series field or element).
     """
-    response = plan_rebalance(request)
+    return with_v2(request, plan_rebalance(request), version=version,
+                   periods_per_year=periods_per_year)
+
+
+def with_v2(request: MultiWorldRebalanceRequest, response: MultiWorldRebalanceResponse, *,
+            version: int, periods_per_year: float) -> MultiWorldRebalanceResponse:
+    """``response`` as served at ``version``: v2 adds the alpha envelope (it needs only the
+    worlds' scales) and the caller's intent.
+
+    Raises:
+        RequestValidationError: an unusable ``alpha_series`` (see :func:`alpha_or_422`).
+    """
     if version < 2:
         return response
-    envelope = _alpha(request, response, periods_per_year=periods_per_year)
+    envelope = alpha_or_422(request, response, periods_per_year=periods_per_year)
     return response.model_copy(update={
         "alpha_metrics": envelope,
         "rebalance_intent": request.rebalance_intent or RebalanceIntent(),
