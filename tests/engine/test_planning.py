@@ -427,3 +427,21 @@ def test_a_summed_qty_that_overflows_is_refused_not_cancelled_to_zero() -> None:
     with pytest.raises(PlanInputInvalid) as caught:
         plan_rebalance(huge)
     assert caught.value.context["field"] == "positions"
+
+
+def test_a_global_delta_survives_a_key_gross_past_the_float_maximum() -> None:
+    # X is held in two worlds (1e308 each; each world's summed |qty| is finite, the key's
+    # overflows). w1 halves: -5e307 at mark 1 (kept); w2 halves: -5e307 at mark 5e-324
+    # (notional ~2.5e-16 < 1: dust). Global: -5e307 at the key's mark (1 + 5e-324) / 2 =
+    # 0.5 -> notional 2.5e307, kept. An infinite key gross cancelled it as noise, and an
+    # overflowing weight sum priced it at 5e-324 (dust): both dropped it silently.
+    req = request(
+        world_alloc_before={"w1": 0.5, "w2": 0.2},
+        world_alloc_after={"w1": 0.25, "w2": 0.1},
+        min_trade_notional=1.0,
+        positions=[pos("w1", "s1", "X", 1e308, 1.0), pos("w2", "s2", "X", 1e308, 5e-324)],
+    )
+    response = plan_rebalance(req)
+    assert deltas_of(response, "w1") == [(None, "X", -5e307)]
+    assert deltas_of(response, "w2") == []
+    assert global_of(response) == [(None, "X", -5e307)]

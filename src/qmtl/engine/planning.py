@@ -131,6 +131,9 @@ def plan_book(
     global_key = np.flatnonzero(np.bincount(delta_key, minlength=n_keys) > 0).astype(np.int64)
     key_gross = sum_by(key, np.abs(book.qty), size=n_keys)[global_key]
     global_raw = summed[global_key]
+    # Capped: a gross summed past the float maximum (over several worlds; each world's is
+    # finite) would make the tolerance inf and cancel every global delta silently.
+    key_gross = np.minimum(key_gross, np.finfo(np.float64).max)
     global_raw = np.where(np.abs(global_raw) <= CANCEL_TOLERANCE * key_gross, 0.0, global_raw)
     table = lots.take(global_key)
     # A sum of whole lots is a whole number of lots: rint, not floor, absorbs the noise.
