@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qmtl.engine import PositionBook, mark_by_key, net_qty_by_key
-from qmtl.engine.book import group
+from qmtl.engine.book import group, weighted_mark
 
 from ._build import pos, request
 
@@ -119,3 +119,12 @@ def test_dense_and_sparse_grouping_agree() -> None:
     np.testing.assert_allclose(sparse.sum(weights), dense.sum(weights))
     # by hand: the ids are exactly the distinct codes, ascending
     assert sparse.ids.tolist() == sorted(set(codes.tolist()))
+
+
+def test_weighted_mark_when_the_summed_quantity_overflows() -> None:
+    # |q| = 1e308 twice: sum(|q|) overflows, which made every share 0 and the mean the
+    # lowest mark (5e-324). Equal weights: (1 + 5e-324) / 2 = 0.5.
+    qty = np.array([1e308, -1e308, 2.0])
+    mark = np.array([1.0, 5e-324, 7.0])
+    got = weighted_mark(group(np.array([0, 0, 1]), size=2), qty=qty, mark=mark)
+    assert got.tolist() == [0.5, 7.0]

@@ -237,3 +237,42 @@ def test_a_crossing_order_stays_whole_when_a_part_cannot_be_sent() -> None:
         ("lot", -3.0, None),
     ]
     assert orders[0].client_order_id == ("q" + hashlib.sha256(b"p|nro|A|-15.0").hexdigest()[:31])
+
+
+def test_reduce_only_at_the_ends_of_the_float_range() -> None:
+    """Issue #10 item 3: ``q * p`` overflowed (a RuntimeWarning, 500 under warnings as
+    errors) for figures near the float maximum and underflowed to 0 for subnormal ones, so
+    a reducing order lost its flag. Signs decide; no warning is raised (pytest makes
+    warnings errors)."""
+    exposure: dict[Key, float] = {
+        (None, "HUGE"): 1e308,
+        (None, "TINY"): 5e-324,
+        (None, "BIG"): 1.5e308,
+    }
+    orders = build_orders(
+        [
+            delta("HUGE", -1e308),  # closes the whole long exactly -> reduce-only
+            delta("TINY", -5e-324),  # closes a subnormal long -> reduce-only
+            delta("BIG", 1.5e308),  # adds to the long: q - close overflows, never used
+        ],
+        marks={(None, "HUGE"): 1e300, (None, "TINY"): 1.0, (None, "BIG"): 2.0},
+        exposure=exposure,
+        policies={},
+        default_policy=VenuePolicy(min_notional=1e-320),
+        id_prefix="p",
+    )
+    # The notionals 1e608 and 3e308 overflow: far above the floor, kept; 5e-324 x 1 is
+    # below 1e-320 and dropped.
+    assert [(o.symbol, o.quantity, o.reduce_only) for o in orders] == [
+        ("HUGE", -1e308, True),
+        ("BIG", 1.5e308, None),
+    ]
+    tiny = build_orders(
+        [delta("TINY", -5e-324)],
+        marks={},
+        exposure=exposure,
+        policies={},
+        default_policy=DEFAULT,
+        id_prefix="p",
+    )
+    assert [(o.quantity, o.reduce_only) for o in tiny] == [(-5e-324, True)]

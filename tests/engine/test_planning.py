@@ -334,6 +334,38 @@ def test_derived_before_ratios() -> None:
     assert scales.before.tolist() == [0.0, 0.0]  # net notional -50 <= 0
 
 
+def test_a_tiny_total_equity_gives_scales_without_an_overflow_warning() -> None:
+    # Issue #10 item 3 (reported by the console helper): 100 / 1e-300 overflows the derived
+    # before ratio. It is only a divisor under an explicit after ratio, so the scales are
+    # the world's (0.2 / 0.4 = 0.5) and no RuntimeWarning is raised (pytest makes warnings
+    # errors; a warning was a 500 in servers run that way).
+    book = PositionBook.from_positions(
+        request(positions=[pos("w1", "s1", "X", 1, 100), pos("w1", "s2", "Y", 3, 100)]).positions
+    )
+    for total_equity in (1e-300, 8.7e-129, 5e-324):
+        scales = compute_scales(
+            book,
+            AllocationInputs(
+                total_equity=total_equity,
+                world_alloc_before={"w1": 0.4},
+                world_alloc_after={"w1": 0.2},
+            ),
+        )
+        assert scales.scale.tolist() == [0.5, 0.5]
+        assert scales.position_scale.tolist() == [0.5, 0.5]
+    # An explicit after ratio divides by the derived before 100 / 5e-324 = inf: 422 naming
+    # total_equity (with 1e-300 it is 1e302, finite: s1's gs = 0.1 / 1e302).
+    explicit = AllocationInputs(
+        total_equity=5e-324,
+        world_alloc_before={"w1": 0.4},
+        world_alloc_after={"w1": 0.2},
+        strategy_alloc_after_total={"w1": {"s1": 0.1}},
+    )
+    with pytest.raises(PlanInputInvalid) as caught:
+        compute_scales(book, explicit)
+    assert caught.value.context["field"] == "total_equity"
+
+
 def test_inputs_are_not_modified() -> None:
     req = request(
         world_alloc_before={"w1": 0.3},
@@ -395,3 +427,21 @@ def test_a_summed_qty_that_overflows_is_refused_not_cancelled_to_zero() -> None:
     with pytest.raises(PlanInputInvalid) as caught:
         plan_rebalance(huge)
     assert caught.value.context["field"] == "positions"
+
+
+def test_a_global_delta_survives_a_key_gross_past_the_float_maximum() -> None:
+    # X is held in two worlds (1e308 each; each world's summed |qty| is finite, the key's
+    # overflows). w1 halves: -5e307 at mark 1 (kept); w2 halves: -5e307 at mark 5e-324
+    # (notional ~2.5e-16 < 1: dust). Global: -5e307 at the key's mark (1 + 5e-324) / 2 =
+    # 0.5 -> notional 2.5e307, kept. An infinite key gross cancelled it as noise, and an
+    # overflowing weight sum priced it at 5e-324 (dust): both dropped it silently.
+    req = request(
+        world_alloc_before={"w1": 0.5, "w2": 0.2},
+        world_alloc_after={"w1": 0.25, "w2": 0.1},
+        min_trade_notional=1.0,
+        positions=[pos("w1", "s1", "X", 1e308, 1.0), pos("w2", "s2", "X", 1e308, 5e-324)],
+    )
+    response = plan_rebalance(req)
+    assert deltas_of(response, "w1") == [(None, "X", -5e307)]
+    assert deltas_of(response, "w2") == []
+    assert global_of(response) == [(None, "X", -5e307)]

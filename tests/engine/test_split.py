@@ -205,3 +205,121 @@ def test_positions_of_a_world_the_plan_lacks_are_refused() -> None:
     hybrid = request(mode="hybrid", world_alloc_before={"w1": 0.5})
     with pytest.raises(RebalanceModeUnsupported):
         split_per_strategy(hybrid, plan_rebalance(req))
+
+
+# Issue #10 item 3: extreme floats never make the split overflow (a RuntimeWarning was a 500
+# under warnings as errors; an inf crossed_qty is no JSON number). pytest turns warnings
+# into errors, so each test also proves no overflow warning is raised.
+
+
+@pytest.mark.parametrize("lot", [5e-324, 1e-320])
+def test_a_lot_too_small_for_the_float_grid_leaves_strategy_moves_unrounded(lot: float) -> None:
+    # World 0.5 -> 0.25 halves: s1 0.6 -> -0.3, s2 0.9 -> -0.45 (exact halvings). The lot
+    # count 0.3 / 5e-324 overflows: left off the lot grid, like the world delta.
+    req = request(
+        world_alloc_before={"w1": 0.5},
+        world_alloc_after={"w1": 0.25},
+        lot_size_by_symbol={"A": lot},
+        min_trade_notional=10.0,
+        positions=[pos("w1", "s1", "A", 0.6, 60_000), pos("w1", "s2", "A", 0.9, 60_000)],
+    )
+    assert deltas_of(plan_rebalance(req), "w1") == [(None, "A", -0.75)]
+    assert flat(req) == {"w1": {"s1": [(None, "A", -0.3)], "s2": [(None, "A", -0.45)]}}
+    assert crossed(req) == {"w1": [((None, "A"), 0.0)]}
+
+
+def test_a_tiny_strategy_before_ratio_gives_a_huge_but_finite_order() -> None:
+    # s1: gs = 0.05 / 2.2250738585072014e-308 (~2.2e306); its move 0.6 x (gs - 1) ~ 1.3e306
+    # is finite, its notional at 60,000 overflows: far above the dust threshold, kept.
+    # s2: gs = 0.15 / 0.2 = 0.75 -> 0.9 x -0.25 = -0.225.
+    tiny = 2.2250738585072014e-308
+    req = request(
+        world_alloc_before={"w1": 0.3},
+        world_alloc_after={"w1": 0.2},
+        strategy_alloc_before_total={"w1": {"s1": tiny, "s2": 0.2}},
+        strategy_alloc_after_total={"w1": {"s1": 0.05, "s2": 0.15}},
+        min_trade_notional=10.0,
+        positions=[pos("w1", "s1", "A", 0.6, 60_000), pos("w1", "s2", "A", 0.9, 60_000)],
+    )
+    split = flat(req)["w1"]
+    [(_, _, s1)] = split["s1"]
+    assert s1 == pytest.approx(0.6 * (0.05 / tiny - 1), rel=1e-12)
+    assert split["s2"] == [(None, "A", -0.225)]
+    # crossed = (|s1| + 0.225 - |s1 - 0.225|) / 2 = 0.225, within float noise of |s1|.
+    assert crossed(req) == {"w1": [((None, "A"), 0.0)]}
+
+
+def test_a_subnormal_total_equity_does_not_reach_the_split() -> None:
+    # notional / 5e-324 overflows the derived before ratio; without explicit after ratios it
+    # is never divided, and the world's gw = 0.5 applies to each strategy: -0.3 / -0.45.
+    req = request(
+        total_equity=5e-324,
+        world_alloc_before={"w1": 0.5},
+        world_alloc_after={"w1": 0.25},
+        positions=[pos("w1", "s1", "A", 0.6, 60_000), pos("w1", "s2", "A", 0.9, 60_000)],
+    )
+    assert flat(req) == {"w1": {"s1": [(None, "A", -0.3)], "s2": [(None, "A", -0.45)]}}
+
+
+def test_strategies_crossing_near_the_float_maximum_report_a_finite_crossed_qty() -> None:
+    # gw = 0.55 / 0.25 = 2.2: s1 8e307 -> +9.6e307, s2 -8e307 -> -9.6e307; the world delta
+    # is 0, sum |m| = 1.92e308 overflows, crossed = (1.92e308 - 0) / 2 = 9.6e307.
+    req = request(
+        world_alloc_before={"w1": 0.25},
+        world_alloc_after={"w1": 0.55},
+        positions=[pos("w1", "s1", "A", 8e307, 1.0), pos("w1", "s2", "A", -8e307, 1.0)],
+    )
+    assert deltas_of(plan_rebalance(req), "w1") == []
+    move = 8e307 * (0.55 / 0.25 - 1)
+    assert flat(req) == {"w1": {"s1": [(None, "A", move)], "s2": [(None, "A", -move)]}}
+    assert crossed(req) == {"w1": [((None, "A"), move)]}
+
+
+def test_strategies_whose_crossing_overflows_are_refused_naming_positions() -> None:
+    # gw = 4: four strategies at +-4e307 move +-1.2e308 each (finite; the world's summed
+    # |qty| 1.6e308 too, its delta 0), but crossed = 4 x 1.2e308 / 2 = 2.4e308 overflows
+    # -> 422 E_PLAN_INPUT_INVALID naming the positions, never an inf in the response.
+    req = request(
+        world_alloc_before={"w1": 0.25},
+        world_alloc_after={"w1": 1.0},
+        positions=[
+            pos("w1", "s1", "A", 4e307, 1.0),
+            pos("w1", "s2", "A", -4e307, 1.0),
+            pos("w1", "s3", "A", 4e307, 1.0),
+            pos("w1", "s4", "A", -4e307, 1.0),
+        ],
+    )
+    plan = plan_rebalance(req)
+    assert deltas_of(plan, "w1") == []
+    with pytest.raises(PlanInputInvalid) as caught:
+        split_per_strategy(req, plan)
+    assert caught.value.code == "E_PLAN_INPUT_INVALID"
+    assert caught.value.context["field"] == "positions"
+    assert "crossed quantities" in str(caught.value)
+
+
+def test_fuzzed_mix_of_extreme_floats_splits_into_finite_orders() -> None:
+    # tests/e2e/_hostile.py random mix #19 (seed 0), which answered 500. w3 is liquidated
+    # (after 0): a's v:A move is +FLOAT_MAX (lot 1e-300: off the grid, unrounded), a's A
+    # move -1e-320 is 0 lots of 1e-300, b's v:B move -1e-154 is 0 lots of 1e300.
+    # w2 has no before ratio: gw = 1, no moves. w1 holds nothing.
+    req = request(
+        total_equity=1e-320,
+        world_alloc_after={"w1": 1e-320, "w2": 0.1, "w3": 0.0},
+        positions=[
+            pos("w3", "a", "A", -1.7976931348623157e308, 1e-320, "v"),
+            pos("w2", "b", "B", 5e-324, 1e308, "v"),
+            pos("w3", "b", "B", 1e-154, 1e-300, "v"),
+            pos("w2", "a", "A", -5e-324, 5e-324, "v"),
+            pos("w3", "a", "A", 1e-320, 0.001),
+        ],
+        lot_size_by_symbol={"A": 1e-300, "B": 1e300, "ES": 1e-300},
+        min_trade_notional=1e-320,
+        strategy_alloc_before_total={"w1": {"a": 0.1}},
+    )
+    assert flat(req) == {
+        "w1": {"a": []},
+        "w2": {"a": [], "b": []},
+        "w3": {"a": [("v", "A", 1.7976931348623157e308)], "b": []},
+    }
+    assert deltas_of(plan_rebalance(req), "w3") == [("v", "A", 1.7976931348623157e308)]

@@ -136,3 +136,37 @@ def test_a_short_strategy_in_a_growing_world_sells_and_is_not_reduce_only() -> N
     assert shape(orders.per_strategy["w1"]["s1"]) == [(2.0, None)]
     assert shape(orders.per_world["w1"]) == [(1.2, None)]
     assert orders.crossed == {"w1": [{"symbol": "BTC", "crossed_qty": 0.8}]}
+
+
+def test_extreme_floats_give_finite_orders_in_every_scope() -> None:
+    """Issue #10 item 3: tests/e2e/_hostile.py random mix #19 (seed 0) answered 500
+    (``q * p`` and ``q * mark`` overflowed in the order builder). w3 is liquidated: a sells
+    back its -FLOAT_MAX short (a buy of FLOAT_MAX, reduce-only: it closes the short exactly);
+    the notional FLOAT_MAX x 1e-320 = 1.8e-12 is above the 1e-320 venue minimum."""
+    request = MultiWorldRebalanceRequest.model_validate({
+        "total_equity": 1e-320,
+        "world_alloc_after": {"w1": 1e-320, "w2": 0.1, "w3": 0.0},
+        "positions": [
+            {"world_id": "w3", "strategy_id": "a", "symbol": "A", "qty": -1.7976931348623157e308,
+             "mark": 1e-320, "venue": "v"},
+            {"world_id": "w2", "strategy_id": "b", "symbol": "B", "qty": 5e-324, "mark": 1e308,
+             "venue": "v"},
+            {"world_id": "w3", "strategy_id": "b", "symbol": "B", "qty": 1e-154, "mark": 1e-300,
+             "venue": "v"},
+            {"world_id": "w2", "strategy_id": "a", "symbol": "A", "qty": -5e-324,
+             "mark": 5e-324, "venue": "v"},
+            {"world_id": "w3", "strategy_id": "a", "symbol": "A", "qty": 1e-320, "mark": 0.001},
+        ],
+        "lot_size_by_symbol": {"A": 1e-300, "B": 1e300, "ES": 1e-300},
+        "min_trade_notional": 1e-320,
+        "strategy_alloc_before_total": {"w1": {"a": 0.1}},
+    })
+    for per_strategy in (False, True):
+        orders = run(request, per_strategy=per_strategy, policy=VenuePolicy(min_notional=1e-320))
+        assert shape(orders.per_world["w3"]) == [(1.7976931348623157e308, True)]
+        assert orders.per_world["w1"] == orders.per_world["w2"] == []
+    assert orders.per_strategy is not None
+    assert shape(orders.per_strategy["w3"]["a"]) == [(1.7976931348623157e308, True)]
+    assert orders.per_strategy["w3"]["b"] == []
+    assert orders.crossed == {"w1": [], "w2": [], "w3": [{"symbol": "A", "venue": "v",
+                                                          "crossed_qty": 0.0}]}

@@ -159,3 +159,62 @@ async def test_a_number_beyond_the_float_range_is_422_list(sqlite_dsn: str) -> N
         )
     assert answer.status_code == 422
     assert ["body", "total_equity"] in [e["loc"] for e in answer.json()["detail"]]
+
+
+def _tiny_equity_book(**changes: Any) -> dict[str, Any]:
+    """The figures of a fuzz case that answered 500 ``internal error: RuntimeWarning``
+    ("overflow encountered in divide") on /rebalancing/apply, with valid ids: a total equity
+    of 8.7e-129, ratios of 1e-115, a quantity of 8.18e297 and marks 8.7e-129 / 8.67e307."""
+    request: dict[str, Any] = {
+        "total_equity": 8.7e-129,
+        "world_alloc_before": {"w1": 1.5e-115, "w2": 1.5e-115},
+        "world_alloc_after": {"w1": 3e-115},
+        "positions": [
+            {
+                "world_id": "w1",
+                "strategy_id": "s1",
+                "symbol": "X",
+                "qty": 8.18e297,
+                "mark": 8.7e-129,
+            },
+            {"world_id": "w2", "strategy_id": "s2", "symbol": "Y", "qty": 1.0, "mark": 8.67e307},
+        ],
+    }
+    request.update(changes)
+    return request
+
+
+async def test_a_tiny_total_equity_with_huge_quantities_is_applied_twice(sqlite_dsn: str) -> None:
+    # Each derived strategy ratio (7.1e169 / 8.7e-129 and 8.67e307 / 8.7e-129) overflows;
+    # without explicit after ratios it is never divided. w1 doubles (3e-115 / 1.5e-115):
+    # X +8.18e297; w2 leaves the after map and is sold out: Y -1.
+    first = _tiny_equity_book()
+    # The second apply takes "before" from the store (w1 3e-115, w2 0): w1 halves, X
+    # -4.09e297; w2 (before 0, not in the after map) is still sold out: Y -1.
+    second = _tiny_equity_book(world_alloc_after={"w1": 1.5e-115})
+    del second["world_alloc_before"]
+    async with running(make_settings(sqlite_dsn)) as ws:
+        plan = await ws.client.post("/rebalancing/plan", json=first)
+        applied = await ws.client.post("/rebalancing/apply", json=first)
+        again = await ws.client.post("/rebalancing/apply", json=second)
+    for answer in (plan, applied, again):
+        assert answer.status_code == 200, answer.text
+    assert _global(_decode(plan.content)) == pytest.approx({"X": 8.18e297, "Y": -1.0}, rel=1e-12)
+    assert _global(_decode(applied.content)) == _global(_decode(plan.content))
+    assert _global(_decode(again.content)) == pytest.approx({"X": -4.09e297, "Y": -1.0}, rel=1e-12)
+
+
+async def test_a_tiny_total_equity_whose_notional_overflows_is_422(sqlite_dsn: str) -> None:
+    # 8.18e297 x 8.67e307 overflows: 422 naming the position, nothing applied.
+    request = _tiny_equity_book()
+    request["positions"][1]["qty"] = 8.18e297
+    async with running(make_settings(sqlite_dsn)) as ws:
+        answers = [
+            await ws.client.post(endpoint, json=request)
+            for endpoint in ("/rebalancing/plan", "/rebalancing/apply")
+        ]
+        pending = (await ws.client.get("/health")).json()["outbox"]["pending"]
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        assert _decode(answer.content)["detail"]["field"] == "positions[1]"
+    assert pending == 0

@@ -116,6 +116,13 @@ def weighted_mark(groups: Groups, *, qty: FloatArray, mark: FloatArray) -> Float
     low = -groups.max(-mark)
     absq = np.abs(qty)
     gross = groups.sum(absq)
+    overflowed = ~np.isfinite(gross)
+    if overflowed.any():
+        # sum(|q|) past the float maximum would make every share 0 (a mean of 0, clipped
+        # to the lowest mark): those groups weigh |q| / max |q| instead, each <= 1.
+        largest = groups.max(absq)
+        absq = np.where(overflowed[groups.inverse], absq / largest[groups.inverse], absq)
+        gross = groups.sum(absq)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(gross[groups.inverse] > 0, absq / gross[groups.inverse], 0.0)
     weighted = groups.sum(share * mark)

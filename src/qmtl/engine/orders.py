@@ -143,17 +143,21 @@ def order_dicts(
             symbol=symbol,
             venue=venue,
         )
-    with np.errstate(invalid="ignore"):
+    # A notional that overflows to inf is far above any floor: kept, as it should be.
+    with np.errstate(invalid="ignore", over="ignore"):
         keep = (q != 0) & ~((floor > 0) & (np.abs(q * mark) < floor))
     rows = np.flatnonzero(keep)
     q, p, table, floor = q[rows], np.asarray(position)[rows], table.take(rows), floor[rows]
     row_mark = np.asarray(mark)[rows]
 
     supported = supports[key[rows]]
-    reducing = supported & (q * p < 0)
-    within = np.abs(q) <= np.abs(p) * (1 + REDUCE_ONLY_TOLERANCE)
+    # Signs, not the product q * p: that overflows for huge and underflows to 0 for
+    # subnormal figures (a reducing order would lose its flag).
+    reducing = supported & (np.sign(q) * np.sign(p) < 0)
+    with np.errstate(over="ignore"):
+        within = np.abs(q) <= np.abs(p) * (1 + REDUCE_ONLY_TOLERANCE)
     close, opening = _crossing_parts(q, p, table)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         too_small = (floor > 0) & (
             (np.abs(close * row_mark) < floor) | (np.abs(opening * row_mark) < floor)
         )
@@ -209,7 +213,11 @@ def _crossing_parts(q: FloatArray, p: FloatArray, table: LotTable) -> tuple[Floa
         lot_close = from_lots(sign, close_lots, table)
         lot_open = from_lots(sign, order_lots - close_lots, table)
     close = np.where(has_lot, lot_close, clean_significant(-p))
-    opening = np.where(has_lot, lot_open, clean_significant(q - close))
+    # Only rows that reduce (q and p of opposite signs) are split, and there |q - close|
+    # <= |q|; the same-sign rows may overflow here, and their parts are never used.
+    with np.errstate(over="ignore"):
+        rest = q - close
+    opening = np.where(has_lot, lot_open, clean_significant(rest))
     return close, opening
 
 

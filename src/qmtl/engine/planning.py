@@ -48,6 +48,7 @@ __all__ = [
     "BookPlan",
     "allocation_inputs",
     "check_mode",
+    "kept_not_dust",
     "plan_book",
     "plan_rebalance",
     "to_response",
@@ -78,7 +79,8 @@ class BookPlan:
         return slice(start, stop)
 
 
-def _dust_mask(qty: FloatArray, mark: FloatArray, threshold: float | None) -> NDArray[np.bool_]:
+def kept_not_dust(qty: FloatArray, mark: FloatArray, threshold: float | None) -> NDArray[np.bool_]:
+    """Rows that trade: non-zero and, with a threshold, ``|qty * mark| >= threshold``."""
     keep: NDArray[np.bool_] = np.asarray(qty != 0)
     if threshold:
         # Strictly below the threshold is dust; exactly at it is kept. A notional that
@@ -122,13 +124,16 @@ def plan_book(
     lots = LotTable.for_symbols([symbol for _, symbol in book.keys], lot_size_by_symbol)
     qty = clean_quantities(raw, gross=gross, table=lots.take(delta_key))
     world_mark = weighted_mark(cells, qty=book.qty, mark=book.mark)
-    keep = _dust_mask(qty, world_mark, min_trade_notional)
+    keep = kept_not_dust(qty, world_mark, min_trade_notional)
     delta_world, delta_key, qty = delta_world[keep], delta_key[keep], qty[keep]
 
     summed = sum_by(delta_key, qty, size=n_keys)
     global_key = np.flatnonzero(np.bincount(delta_key, minlength=n_keys) > 0).astype(np.int64)
     key_gross = sum_by(key, np.abs(book.qty), size=n_keys)[global_key]
     global_raw = summed[global_key]
+    # Capped: a gross summed past the float maximum (over several worlds; each world's is
+    # finite) would make the tolerance inf and cancel every global delta silently.
+    key_gross = np.minimum(key_gross, np.finfo(np.float64).max)
     global_raw = np.where(np.abs(global_raw) <= CANCEL_TOLERANCE * key_gross, 0.0, global_raw)
     table = lots.take(global_key)
     # A sum of whole lots is a whole number of lots: rint, not floor, absorbs the noise.
@@ -145,7 +150,7 @@ def plan_book(
     key_groups = group(key, size=n_keys)
     key_mark = np.zeros(n_keys)
     key_mark[key_groups.ids] = weighted_mark(key_groups, qty=book.qty, mark=book.mark)
-    keep = _dust_mask(global_qty, key_mark[global_key], min_trade_notional)
+    keep = kept_not_dust(global_qty, key_mark[global_key], min_trade_notional)
     require_finite(qty, field="positions", what="world deltas")
     require_finite(global_qty, field="positions", what="global deltas")
     return BookPlan(

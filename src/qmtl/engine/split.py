@@ -41,9 +41,18 @@ from qmtl.contracts import (
 )
 from qmtl.contracts.errors import PlanInputInvalid
 
-from .book import FloatArray, IntArray, Key, PositionBook, group, key_order, weighted_mark
+from .book import (
+    FloatArray,
+    Groups,
+    IntArray,
+    Key,
+    PositionBook,
+    group,
+    key_order,
+    weighted_mark,
+)
 from .overlay import overlay_price
-from .planning import check_mode
+from .planning import check_mode, kept_not_dust
 from .rounding import LotTable, clean_quantities, clean_significant
 from .scales import require_finite
 
@@ -324,10 +333,7 @@ def _finish(
     threshold: float | None,
 ) -> StrategyOrders:
     """Drop zeros and dust, sort rows, and compute ``crossed_qty`` per (world, key)."""
-    keep = qty != 0
-    if threshold:
-        # Strictly below the threshold is dust; exactly at it is kept.
-        keep &= np.abs(qty * mark) >= threshold
+    keep = kept_not_dust(qty, mark, threshold)
     world, strategy, key = world[keep], strategy[keep], key[keep]
     qty, mark, position = qty[keep], mark[keep], position[keep]
     order = np.lexsort((key, strategy, world))
@@ -336,9 +342,7 @@ def _finish(
 
     n_keys = max(len(keys), 1)
     cells = group(world * n_keys + key, size=max(len(worlds) * n_keys, 1))
-    crossed = clean_significant((cells.sum(np.abs(qty)) - np.abs(cells.sum(qty))) / 2)
-    # Float noise of the subtraction is no crossing (same-sign orders cross 0 exactly).
-    crossed = np.where(crossed <= 1e-12 * cells.sum(np.abs(qty)), 0.0, crossed)
+    crossed = _crossed_qty(cells, qty)
     return StrategyOrders(
         worlds=worlds,
         members=members,
@@ -354,6 +358,24 @@ def _finish(
         crossed_key=cells.ids % n_keys,
         crossed_qty=crossed,
     )
+
+
+def _crossed_qty(cells: Groups, qty: FloatArray) -> FloatArray:
+    """``(sum |q| - |sum q|) / 2`` per cell; float noise of the subtraction is 0."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        gross = cells.sum(np.abs(qty))
+        crossed = (gross - np.abs(cells.sum(qty))) / 2
+        # Strategies crossing near the float maximum: sum|q| overflows although the
+        # crossed quantity does not. The same figure from halves (exact unless subnormal).
+        half_gross = cells.sum(np.abs(qty) / 2)
+        halved = half_gross - np.abs(cells.sum(qty / 2))
+    overflowed = ~np.isfinite(gross)
+    crossed = np.where(overflowed, halved, crossed)
+    require_finite(crossed, field="positions", what="crossed quantities")
+    crossed = clean_significant(crossed)
+    # Same-sign orders cross 0 exactly; anything within 1e-12 of the gross is noise.
+    noise = np.where(overflowed, 2e-12 * half_gross, 1e-12 * gross)
+    return np.where(crossed <= noise, 0.0, crossed)
 
 
 def split_per_strategy(
