@@ -19,7 +19,7 @@ from qmtl.contracts import MultiWorldRebalanceRequest, MultiWorldRebalanceRespon
 from .book import FloatArray, IntArray, Key, PositionBook, group
 from .overlay import plan_overlay
 from .planning import BookPlan, allocation_inputs, check_mode, plan_book, to_response
-from .scales import Scales, compute_scales
+from .scales import compute_scales
 
 __all__ = ["ColumnPlan", "book_from_columns", "plan_columns"]
 
@@ -76,19 +76,6 @@ class ColumnPlan:
         return to_response(self.plan, overlay_deltas=self.skeleton.overlay_deltas)
 
 
-def _empty_plan(scales: Scales, keys: tuple[Key, ...]) -> BookPlan:
-    empty = np.zeros(0, dtype=np.int64)
-    return BookPlan(
-        scales=scales,
-        keys=keys,
-        delta_world=empty,
-        delta_key=empty,
-        delta_qty=np.zeros(0),
-        global_key=empty,
-        global_qty=np.zeros(0),
-    )
-
-
 def plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook) -> ColumnPlan:
     """Plan ``request`` with ``book`` as its positions (``request.positions`` is ignored).
 
@@ -105,7 +92,7 @@ def plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook) -> Col
         overlay = plan_overlay(
             scales, request.overlay, lot_size_by_symbol=request.lot_size_by_symbol
         )
-        plan = _empty_plan(scales, book.keys)
+        plan = BookPlan.without_deltas(scales, book.keys)
         return ColumnPlan(plan=plan, skeleton=to_response(plan, overlay_deltas=overlay))
     plan = plan_book(
         book,
@@ -113,4 +100,5 @@ def plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook) -> Col
         min_trade_notional=request.min_trade_notional,
         lot_size_by_symbol=request.lot_size_by_symbol,
     )
-    return ColumnPlan(plan=plan, skeleton=to_response(_empty_plan(plan.scales, plan.keys)))
+    skeleton = to_response(BookPlan.without_deltas(plan.scales, plan.keys))
+    return ColumnPlan(plan=plan, skeleton=skeleton)

@@ -267,16 +267,7 @@ def plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook) -> Col
         overlay: list[OverlayDelta] | None = plan_overlay(
             scales, request.overlay, lot_size_by_symbol=request.lot_size_by_symbol
         )
-        empty = np.zeros(0, dtype=np.int64)
-        plan = BookPlan(
-            scales=scales,
-            keys=book.keys,
-            delta_world=empty,
-            delta_key=empty,
-            delta_qty=np.zeros(0),
-            global_key=empty,
-            global_qty=np.zeros(0),
-        )
+        plan = BookPlan.without_deltas(scales, book.keys)
     else:
         overlay = None
         plan = plan_book(
@@ -285,16 +276,7 @@ def plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook) -> Col
             min_trade_notional=request.min_trade_notional,
             lot_size_by_symbol=request.lot_size_by_symbol,
         )
-    empty = np.zeros(0, dtype=np.int64)
-    bare = BookPlan(
-        scales=plan.scales,
-        keys=plan.keys,
-        delta_world=empty,
-        delta_key=empty,
-        delta_qty=np.zeros(0),
-        global_key=empty,
-        global_qty=np.zeros(0),
-    )
+    bare = BookPlan.without_deltas(plan.scales, plan.keys)
     return ColumnPlan(plan=plan, skeleton=to_response(bare, overlay_deltas=overlay))
 
 

@@ -72,6 +72,13 @@ class BookPlan:
     global_key: IntArray
     global_qty: FloatArray
 
+    @classmethod
+    def without_deltas(cls, scales: Scales, keys: tuple[Key, ...]) -> BookPlan:
+        """The worlds' scales and no delta (overlay mode, and response skeletons)."""
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(scales=scales, keys=keys, delta_world=empty, delta_key=empty,
+                   delta_qty=np.zeros(0), global_key=empty, global_qty=np.zeros(0))
+
     def world_rows(self, world_index: int) -> slice:
         """The rows of ``delta_*`` that belong to one planned world."""
         start = int(np.searchsorted(self.delta_world, world_index, side="left"))
@@ -244,16 +251,7 @@ def plan_rebalance(request: MultiWorldRebalanceRequest) -> MultiWorldRebalanceRe
         overlay = plan_overlay(
             scales, request.overlay, lot_size_by_symbol=request.lot_size_by_symbol
         )
-        empty = np.zeros(0, dtype=np.int64)
-        plan = BookPlan(
-            scales=scales,
-            keys=book.keys,
-            delta_world=empty,
-            delta_key=empty,
-            delta_qty=np.zeros(0),
-            global_key=empty,
-            global_qty=np.zeros(0),
-        )
+        plan = BookPlan.without_deltas(scales, book.keys)
         return to_response(plan, overlay_deltas=overlay)
     plan = plan_book(
         book,
