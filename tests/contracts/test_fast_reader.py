@@ -47,3 +47,23 @@ def test_request_fields_read_by_the_fast_path_exist() -> None:
     assert HANDLED_REQUEST_FIELDS <= set(MultiWorldRebalanceRequest.model_fields)
     # Every other request field is validated by the model itself (split_request).
     assert MultiWorldRebalanceRequest.model_fields["positions"].annotation is not None
+
+
+def _deep(depth: int) -> bytes:
+    return b'{"total_equity": 1, "x": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def test_documents_nested_deeper_than_msgspec_goes_are_left_to_pydantic() -> None:
+    # msgspec raises RecursionError past its depth limit: the fast readers must decline
+    # (the model then answers a 422), not let it escape as a 500.
+    from qmtl.contracts._fast import split_request
+    from qmtl.engine.columns import decode_request
+    from qmtl.gateway.bodies import envelope_document
+    from qmtl.gateway.served import relayable_as_is
+
+    deep = _deep(100_000)
+    assert split_request(deep) is None
+    assert decode_request(deep) is None
+    assert envelope_document(deep) is None
+    assert relayable_as_is(b'{"schema_version": 1, "per_world": ' + b"[" * 100_000
+                           + b"]" * 100_000 + b"}", apply=False) is None

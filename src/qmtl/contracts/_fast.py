@@ -98,7 +98,8 @@ def split_request(raw: bytes) -> SplitRequest | None:
         top = _TOP.decode(raw)
         positions = top.pop("positions", None)
         items = _ITEMS.decode(positions) if positions is not None else None
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    # RecursionError: nested deeper than msgspec goes (e.g. an unknown field 100,000 deep)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     rest = (
         b"{"

@@ -249,7 +249,7 @@ def decode_request(raw: bytes) -> ColumnRequest | None:
         return None
     try:
         book = book_from_chunks(len(split), split.chunks())
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     return None if book is None else ColumnRequest(request=split.request, book=book)
 

@@ -44,7 +44,8 @@ def envelope_document(raw: bytes) -> bytes | None:
     object: pydantic then parses it whole and says why."""
     try:
         top = _TOP.decode(raw)
-    except msgspec.DecodeError:
+    # RecursionError: nested deeper than msgspec goes; pydantic then refuses it naming why
+    except (msgspec.DecodeError, RecursionError):
         return None
     return b"{" + b",".join(_KEY.encode(key) + b":" + bytes(value) for key, value in
                             top.items() if key in _ENVELOPE_KEYS) + b"}"

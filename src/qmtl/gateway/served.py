@@ -106,7 +106,8 @@ def relayable_as_is(content: bytes, *, apply: bool) -> int | None:
         top = _TOP.decode(content)
         version = msgspec.json.decode(top["schema_version"]) if "schema_version" in top \
             else None
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    # RecursionError: a document nested deeper than msgspec goes (parsed whole instead)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     order = _APPLY_KEYS if apply else _PLAN_KEYS
     if list(top) != [key for key in order if key in top]:
@@ -122,7 +123,7 @@ def relayable_as_is(content: bytes, *, apply: bool) -> int | None:
     if "alpha_metrics" in top:
         try:
             metrics = msgspec.json.decode(top["alpha_metrics"])
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return None
         envelope = parse_alpha_metrics(metrics)
         if envelope is None or envelope.model_dump(mode="json") != metrics:
@@ -132,6 +133,6 @@ def relayable_as_is(content: bytes, *, apply: bool) -> int | None:
             intent = msgspec.json.decode(top["rebalance_intent"])
             if RebalanceIntent.model_validate(intent).model_dump(mode="json") != intent:
                 return None
-        except (msgspec.DecodeError, ValidationError):
+        except (msgspec.DecodeError, ValidationError, RecursionError):
             return None
     return version
