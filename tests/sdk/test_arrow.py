@@ -15,7 +15,12 @@ from qmtl.sdk import _client as sdk_client
 from tests.worldservice.conftest import body, make_settings, running
 
 pa = pytest.importorskip("pyarrow")
-pd = pytest.importorskip("pandas")
+
+
+def _pandas() -> Any:
+    # pandas is not a default dependency (it comes with the `parity` group): CI runs these
+    # tests in its parity step, `uv run --group parity pytest tests/sdk/test_arrow.py`.
+    return pytest.importorskip("pandas")
 
 
 def _fields() -> dict[str, Any]:
@@ -40,7 +45,7 @@ async def test_plan_with_a_pyarrow_table(tmp_path: Path) -> None:
 
 
 async def test_plan_with_a_pandas_dataframe(tmp_path: Path) -> None:
-    expected, got = await _plans(tmp_path, pd.DataFrame(body()["positions"]))
+    expected, got = await _plans(tmp_path, _pandas().DataFrame(body()["positions"]))
     assert got == expected
 
 
@@ -68,7 +73,7 @@ async def test_without_pyarrow_a_dataframe_goes_as_json(
             await app(scope, receive, send)
 
         async with GatewayClient("http://ws", transport=httpx.ASGITransport(app=spy)) as c:
-            got = await c.plan(_fields(), positions=pd.DataFrame(body()["positions"]))
+            got = await c.plan(_fields(), positions=_pandas().DataFrame(body()["positions"]))
             expected = await c.plan(body())
     assert got == expected
     assert sent == ["application/json", "application/json"]
