@@ -54,10 +54,7 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 def _parse_date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        pass
+    """An ISO date, or the date of an ISO timestamp; ``None`` when ``text`` is neither."""
     try:
         return datetime.fromisoformat(text).date()
     except ValueError:
