@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
 
 from qmtl.contracts import (
     ARROW_REQUEST_KEY,
@@ -30,7 +29,7 @@ from qmtl.contracts import (
     is_arrow_media_type,
     require_pyarrow,
 )
-from qmtl.web.bodies import parse_json
+from qmtl.web.bodies import parse_json, read_arrow_stream
 
 from .bodies import parse_envelope
 from .negotiation import choose_version, error_detail, preferred_version
@@ -67,15 +66,8 @@ class ArrowBody:
 
 
 async def _arrow_body(request: Request) -> ArrowBody:
-    pa = require_pyarrow()
     raw = await request.body()
-    try:
-        table = pa.ipc.open_stream(raw).read_all()
-    except (pa.ArrowException, ValueError, OSError) as exc:
-        raise RequestValidationError(
-            [{"type": "arrow_invalid", "loc": ["body"], "msg": f"Invalid Arrow IPC stream: {exc}"}]
-        ) from exc
-    metadata = (table.schema.metadata or {}).get(ARROW_REQUEST_KEY, b"{}")
+    table, metadata = read_arrow_stream(raw)
     envelope = await parse_json(metadata, RequestEnvelope.model_validate_json)
     return ArrowBody(
         raw=raw,

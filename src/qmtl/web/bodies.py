@@ -46,6 +46,25 @@ def validation_error(loc: Sequence[str | int], msg: str, *,
     return RequestValidationError([{"type": type_, "loc": list(loc), "msg": msg}])
 
 
+def read_arrow_stream(raw: bytes) -> tuple[Any, bytes]:
+    """An Arrow IPC body's table and the request JSON in its schema metadata (``{}`` when
+    absent).
+
+    Raises:
+        UnsupportedMediaType: pyarrow is not installed (415).
+        RequestValidationError: not an Arrow IPC stream (422 at ``["body"]``).
+    """
+    from qmtl.contracts import ARROW_REQUEST_KEY, require_pyarrow
+
+    pa = require_pyarrow()
+    try:
+        table = pa.ipc.open_stream(raw).read_all()
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise validation_error(["body"], f"Invalid Arrow IPC stream: {exc}",
+                               type_="arrow_invalid") from exc
+    return table, (table.schema.metadata or {}).get(ARROW_REQUEST_KEY, b"{}")
+
+
 class _Literal:
     """Stands in for a NaN/Infinity literal while its location is looked up."""
 

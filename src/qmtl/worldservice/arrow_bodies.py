@@ -27,14 +27,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from qmtl.contracts import (
     ARROW_POSITION_COLUMNS,
-    ARROW_REQUEST_KEY,
     MultiWorldRebalanceRequest,
     PositionSlice,
     require_pyarrow,
 )
 from qmtl.engine import PositionBook
 from qmtl.engine.arrow_columns import book_from_columns
-from qmtl.web.bodies import OFFLOAD_BYTES, validation_errors
+from qmtl.web.bodies import OFFLOAD_BYTES, read_arrow_stream, validation_errors
 from qmtl.web.gcpause import gc_paused
 
 __all__ = ["ArrowPlanRequest", "decode_arrow_request", "parse_arrow_body"]
@@ -245,13 +244,7 @@ def decode_arrow_request(raw: bytes) -> ArrowPlanRequest:
             mistyped columns, invalid rows (422 list form).
     """
     pa = require_pyarrow()
-    try:
-        table = pa.ipc.open_stream(raw).read_all()
-    except (pa.ArrowException, ValueError, OSError) as exc:
-        raise RequestValidationError(
-            [{"type": "arrow_invalid", "loc": ["body"], "msg": f"Invalid Arrow IPC stream: {exc}"}]
-        ) from exc
-    metadata = (table.schema.metadata or {}).get(ARROW_REQUEST_KEY, b"{}")
+    table, metadata = read_arrow_stream(raw)
     errors: list[dict[str, Any]] = []
     request: MultiWorldRebalanceRequest | None = None
     try:
