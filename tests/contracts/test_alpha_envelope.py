@@ -212,6 +212,15 @@ def test_parse_keeps_only_known_undefined_keys() -> None:
     assert envelope.coverage.per_world["w1"] == SeriesCoverage(observations=1, undefined=[PF])
 
 
+def test_unhashable_entries_in_undefined_are_dropped_not_fatal() -> None:
+    # A list or an object where a key name belongs used to raise TypeError (a 500 at the
+    # gateway reading a bad WorldService answer).
+    coverage = parse_coverage(
+        {"per_world": {"w1": {"observations": 2, "undefined": [[PF], {"k": 1}, PF]}}})
+    assert coverage is not None
+    assert coverage.per_world["w1"] == SeriesCoverage(observations=2, undefined=[PF])
+
+
 @pytest.mark.parametrize("payload", [None, [], "all", 3])
 def test_parse_of_a_non_mapping_coverage_is_unknown(payload: Any) -> None:
     assert parse_coverage(payload) is None

@@ -7,8 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from qmtl.contracts import ALPHA_METRIC_KEYS, MultiWorldRebalanceRequest
+from qmtl.contracts import ALPHA_METRIC_KEYS, MultiWorldRebalanceRequest, parse_alpha_metrics
 from qmtl.gateway.served import parse_served_response, relayable_as_is
 from qmtl.worldservice.planning import compute_plan
 
@@ -109,3 +111,106 @@ def test_request_envelope_is_read_like_the_whole_document(raw: bytes) -> None:
     assert outcome(lambda: _envelope(raw)) == outcome(
         lambda: RequestEnvelope.model_validate_json(raw or b"null")
     )
+
+
+# --- the alpha envelope: the relay's structural check against the model's round trip ------
+
+_KNOWN_KEY = st.sampled_from(ALPHA_METRIC_KEYS)
+_SCALAR = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**70), 2**70),
+    st.booleans(), st.none(), st.text(max_size=2), st.lists(st.integers(), max_size=1),
+)
+_NAMES = st.sampled_from(["w1", "w2", "s1"])
+_METRICS = st.dictionaries(_KNOWN_KEY, st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False), st.integers(-5, 5)), max_size=3)
+_ENTRY = st.fixed_dictionaries({"observations": st.integers(0, 9),
+                                "undefined": st.lists(_KNOWN_KEY, max_size=3)})
+
+
+def _block(leaf: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    by_world = st.dictionaries(_NAMES, leaf, max_size=2)
+    return st.fixed_dictionaries({"per_world": by_world,
+                                  "per_strategy": st.dictionaries(_NAMES, by_world, max_size=2)})
+
+
+_GOOD = st.builds(lambda block, coverage: {**block, **coverage}, _block(_METRICS),
+                  st.fixed_dictionaries({}, optional={"coverage": _block(_ENTRY)}))
+
+# One bad value per kind of place in the envelope (each is dropped or changed by the model).
+_BAD = {
+    "value": st.one_of(st.booleans(), st.none(), st.text(max_size=1),
+                       st.sampled_from([2**53 + 1, -(2**53) - 3, 10**400])),
+    "metric_key": st.sampled_from(["alpha_performance.sortino", "x"]),
+    "entry_field": st.sampled_from(["extra", "observations", "undefined"]),
+    "observations": st.one_of(st.integers(-3, -1), st.booleans(), st.floats(), st.none()),
+    "undefined": st.one_of(st.none(), st.text(max_size=1), st.lists(st.one_of(
+        st.just("alpha_performance.sortino"), st.integers(), st.lists(_KNOWN_KEY, max_size=1)),
+        min_size=1, max_size=2)),
+    "block_key": st.sampled_from(["per_world", "per_strategy", "other"]),
+    "node": _SCALAR,
+}
+
+
+def _places(envelope: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """(kind, container, key) for every place a bad value can go."""
+    blocks = [("metrics", envelope)]
+    if "coverage" in envelope:
+        blocks.append(("coverage", envelope["coverage"]))
+    places: list[tuple[str, dict[str, Any], str]] = [("node", envelope, "coverage")]
+    for name, block in blocks:
+        places += [("block_key", block, ""), ("node", block, "per_world"),
+                   ("node", block, "per_strategy")]
+        places += [("node", block["per_strategy"], key) for key in block["per_strategy"]]
+        for by_world in [block["per_world"], *block["per_strategy"].values()]:
+            for world, leaf in by_world.items():
+                places.append(("node", by_world, world))
+                if name == "coverage":
+                    places += [("entry_field", leaf, ""), ("observations", leaf, "observations"),
+                               ("undefined", leaf, "undefined")]
+                else:
+                    places += [("metric_key", leaf, "")]
+                    places += [("value", leaf, key) for key in leaf]
+    return places
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> Any:
+    envelope = draw(_GOOD)
+    places = _places(envelope)
+    kind = draw(st.sampled_from(sorted({kind for kind, _, _ in places})))
+    _, container, key = draw(st.sampled_from([place for place in places if place[0] == kind]))
+    bad = draw(_BAD[kind])
+    if kind in ("value", "observations", "undefined", "node"):
+        container[key] = bad
+    elif kind == "metric_key":
+        container[bad] = draw(_METRICS.map(lambda m: next(iter(m.values()), 0.5)))
+    elif bad in container:  # entry_field / block_key: drop a required key...
+        del container[bad]
+    else:  # ...or add an unknown one
+        container[bad] = draw(_SCALAR)
+    return envelope
+
+
+_ENVELOPE = st.one_of(_GOOD, _mutated(), _SCALAR)
+
+
+def _model_round_trip_unchanged(metrics: Any) -> bool:
+    """The reference: what the relay check stood for before it walked the JSON itself."""
+    envelope = parse_alpha_metrics(metrics)
+    return envelope is not None and envelope.model_dump(mode="json") == metrics
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_ENVELOPE)
+def test_alpha_metrics_are_relayed_as_is_exactly_when_the_model_keeps_them(metrics: Any) -> None:
+    content = json.dumps({"schema_version": 2, "per_world": {}, "global_deltas": [],
+                          "alpha_metrics": metrics}).encode()
+    relayed = relayable_as_is(content, apply=False) == 2
+    assert relayed == _model_round_trip_unchanged(metrics)
+
+
+def test_the_envelope_of_a_real_plan_with_coverage_is_relayed_as_is() -> None:
+    content = _served(2, alpha_series={"per_world": {"w1": {"returns": [0.01, -0.02, 0.03]}}})
+    metrics = json.loads(content)["alpha_metrics"]
+    assert metrics["coverage"]["per_world"]["w1"]["observations"] == 3
+    assert relayable_as_is(content, apply=False) == 2

@@ -133,7 +133,8 @@ def _parse_series_coverage(value: Any) -> SeriesCoverage | None:
     undefined = value.get("undefined")
     keys = undefined if isinstance(undefined, list) else []
     return SeriesCoverage(
-        observations=observations, undefined=[key for key in keys if key in _KNOWN]
+        observations=observations,
+        undefined=[key for key in keys if isinstance(key, str) and key in _KNOWN],
     )
 
 

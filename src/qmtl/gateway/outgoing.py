@@ -2,14 +2,16 @@
 
 The caller's bytes are forwarded unchanged whenever they already say what the gateway
 wants to send (the same ``schema_version``, or for v1 no v2-only key at all) — a large
-request is then never re-encoded. Otherwise the body is rewritten:
+request is then never re-encoded. Otherwise the body is rewritten — by splicing its
+top-level bytes (:func:`rewrite_object`), never by parsing the positions:
 
 * v1: every v2-only key (``schema_version``, ``rebalance_intent``, ``alpha_series``) removed,
   so a strict legacy WorldService accepts it;
 * v1 to a *legacy* WorldService (one that is not ours: no version list on its ``/health``,
   or it refused v2): also every field the original platform's v1 model requires but ours
   may omit, with its default (:data:`V1_REQUIRED_DEFAULTS`);
-* v2+: ``schema_version`` set to the version sent.
+* v2+: ``schema_version`` set to the version sent (appended when the caller left it out,
+  so the caller's bytes stay a prefix of what is sent — see ``upload``).
 
 ``/rebalancing/plan`` and ``/rebalancing/apply`` only read the envelope (version, run id,
 which v2 keys are present); the WorldService owns the schema and validates the body, and
@@ -20,18 +22,18 @@ the positions) and rewrites from the model.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict
 
 from qmtl.contracts import V2_REQUEST_FIELDS, Identifier, MultiWorldRebalanceRequest, SchemaVersion
 
-__all__ = ["V1_REQUIRED_DEFAULTS", "OutgoingRequest", "RequestEnvelope"]
+__all__ = ["V1_REQUIRED_DEFAULTS", "OutgoingRequest", "RequestEnvelope", "rewrite_object"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,35 @@ Never added for our own WorldService (it lists its versions), whose store defaul
 # means the legacy WorldService names the missing field in its 422.
 _POSITIONS_LIST = re.compile(rb'"positions"\s*:\s*\[')
 
+_TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_JSON = msgspec.json.Encoder()
+
+
+def rewrite_object(raw: bytes, *, drop: Collection[str] = (),
+                   put: Mapping[str, Any] | None = None) -> bytes:
+    """The JSON object ``raw`` without the keys in ``drop`` and with ``put``'s keys set.
+
+    Bytes are spliced, never re-parsed: msgspec reads only the top level (the values stay
+    raw bytes), so rewriting a million-position body costs a copy, not a parse. When nothing
+    is dropped or replaced, the new keys are appended and the caller's bytes stay a prefix of
+    the result (a streamed body can then be completed instead of sent again).
+
+    ``raw`` must be a JSON object (the envelope was read from it).
+    """
+    top = _TOP.decode(raw)
+    put = put or {}
+    if not (top.keys() & set(drop)) and not (top.keys() & put.keys()):
+        if not put:
+            return raw
+        head = raw.rstrip()[:-1]
+        extra = b",".join(_JSON.encode(key) + b":" + _JSON.encode(value)
+                          for key, value in put.items())
+        return head + (b"," if top else b"") + extra + b"}"
+    fields = [(key, _JSON.encode(put[key]) if key in put else bytes(value))
+              for key, value in top.items() if key not in drop]
+    fields += [(key, _JSON.encode(value)) for key, value in put.items() if key not in top]
+    return b"{" + b",".join(_JSON.encode(key) + b":" + value for key, value in fields) + b"}"
+
 
 class RequestEnvelope(BaseModel):
     """What the proxy reads of a body: the version, the run id, and which keys are set."""
@@ -70,8 +101,8 @@ class RequestEnvelope(BaseModel):
 class OutgoingRequest:
     """A request body and how to send it at any version.
 
-    ``model`` is set when the body was validated in full (execute); otherwise rewrites go
-    through plain JSON and keep the caller's fields as they are.
+    ``model`` is set when the body was validated in full (execute); otherwise rewrites
+    splice the caller's bytes (:func:`rewrite_object`) and keep its fields as they are.
     """
 
     raw: bytes
@@ -104,18 +135,18 @@ class OutgoingRequest:
 
     def _legacy_v1(self) -> bytes:
         if self.model is not None:
-            body = self.model.model_dump(mode="json", exclude_unset=True,
-                                         exclude=set(V2_REQUEST_FIELDS))
+            raw = self.model.model_dump_json(exclude_unset=True,
+                                             exclude=set(V2_REQUEST_FIELDS)).encode()
         else:
-            body = {k: v for k, v in json.loads(self.raw).items() if k not in V2_REQUEST_FIELDS}
-        for key, default in V1_REQUIRED_DEFAULTS.items():
-            if body.get(key) is None:
-                body[key] = copy.deepcopy(default)
-                if key == "world_alloc_before":
-                    logger.warning("world_alloc_before is absent: a legacy WorldService "
-                                   "requires it, sent {} (every world starts at ratio 0)",
-                                   extra={"run_id": self.run_id})
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            raw = rewrite_object(self.raw, drop=V2_REQUEST_FIELDS)
+        present = _TOP.decode(raw)
+        defaults = {key: copy.deepcopy(default) for key, default in V1_REQUIRED_DEFAULTS.items()
+                    if bytes(present.get(key, b"null")) == b"null"}
+        if "world_alloc_before" in defaults:
+            logger.warning("world_alloc_before is absent: a legacy WorldService "
+                           "requires it, sent {} (every world starts at ratio 0)",
+                           extra={"run_id": self.run_id})
+        return rewrite_object(raw, put=defaults)
 
     def encode(self, version: int, *, legacy: bool = False) -> bytes:
         """The body to send at ``version`` (the caller's bytes when nothing changes).
@@ -135,9 +166,6 @@ class OutgoingRequest:
                                                   exclude=set(V2_REQUEST_FIELDS)).encode()
             updated = self.model.model_copy(update={"schema_version": version})
             return updated.model_dump_json(exclude_unset=True).encode()
-        body = json.loads(self.raw)
         if version < 2:
-            body = {k: v for k, v in body.items() if k not in V2_REQUEST_FIELDS}
-        else:
-            body["schema_version"] = version
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            return rewrite_object(self.raw, drop=V2_REQUEST_FIELDS)
+        return rewrite_object(self.raw, put={"schema_version": version})
