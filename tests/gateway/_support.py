@@ -30,6 +30,8 @@ class Recorded:
     method: str
     path: str
     body: Any
+    raw: bytes = b""
+    chunked: bool = False  # sent with Transfer-Encoding: chunked (streamed)
 
 
 @dataclass
@@ -78,7 +80,8 @@ class Recording:
                         body = json.loads(raw) if raw else None
                     except ValueError:
                         body = raw
-                    self.log.add(Recorded(scope["method"], scope["path"], body))
+                    chunked = (b"transfer-encoding", b"chunked") in scope["headers"]
+                    self.log.add(Recorded(scope["method"], scope["path"], body, raw, chunked))
             return message
 
         if scope["method"] == "GET":

@@ -206,7 +206,79 @@ def test_alpha_metrics_are_relayed_as_is_exactly_when_the_model_keeps_them(metri
     content = json.dumps({"schema_version": 2, "per_world": {}, "global_deltas": [],
                           "alpha_metrics": metrics}).encode()
     relayed = relayable_as_is(content, apply=False) == 2
-    assert relayed == _model_round_trip_unchanged(metrics)
+    # An integer beyond 2**53 may not survive the float conversion: never relayed as is.
+    assert relayed == (_model_round_trip_unchanged(metrics) and not _huge_integer(metrics))
+
+
+def _huge_integer(value: Any) -> bool:
+    """An integer beyond 2**53 anywhere outside ``coverage`` (where counts may be large)."""
+    if isinstance(value, dict):
+        return any(_huge_integer(item) for key, item in value.items() if key != "coverage")
+    if isinstance(value, list):
+        return any(_huge_integer(item) for item in value)
+    return type(value) is int and abs(value) > 2**53
+
+
+def _with(path: list[str], value: Any) -> dict[str, Any]:
+    """A good envelope with coverage, ``value`` put at ``path``."""
+    key = ALPHA_METRIC_KEYS[0]
+    envelope: dict[str, Any] = {
+        "per_world": {"w1": {key: 0.5}},
+        "per_strategy": {"s1": {"w1": {key: 1.5}}},
+        "coverage": {"per_world": {"w1": {"observations": 3, "undefined": [key]}},
+                     "per_strategy": {"s1": {"w1": {"observations": 3, "undefined": []}}}},
+    }
+    node = envelope
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return envelope
+
+
+_COVERAGE_W1 = ["coverage", "per_world", "w1"]
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [
+        _with([*_COVERAGE_W1, "observations"], -1),
+        _with([*_COVERAGE_W1, "observations"], 2.0),
+        _with([*_COVERAGE_W1, "observations"], True),
+        _with([*_COVERAGE_W1, "undefined"], ["alpha_performance.sortino"]),
+        _with([*_COVERAGE_W1, "undefined"], [["alpha_performance.sharpe"]]),
+        _with([*_COVERAGE_W1, "extra"], 1),
+        _with(["coverage", "per_strategy", "s1"], []),
+        _with(["coverage"], None),
+        _with(["per_world", "w1", ALPHA_METRIC_KEYS[1]], True),
+        _with(["per_world", "w1", "alpha_performance.sortino"], 1.0),
+        _with(["per_strategy", "s1", "w1"], None),
+        _with(["per_strategy"], []),
+        _with(["other"], {}),
+    ],
+)
+def test_each_change_the_model_would_make_is_not_relayed(metrics: dict[str, Any]) -> None:
+    assert not _model_round_trip_unchanged(metrics)  # the case is a real change
+    content = json.dumps({"schema_version": 2, "per_world": {}, "global_deltas": [],
+                          "alpha_metrics": metrics}).encode()
+    assert relayable_as_is(content, apply=False) is None
+
+
+def test_a_good_envelope_with_coverage_is_relayed() -> None:
+    metrics = _with(["per_world", "w2"], {})
+    assert _model_round_trip_unchanged(metrics)
+    content = json.dumps({"schema_version": 2, "per_world": {}, "global_deltas": [],
+                          "alpha_metrics": metrics}).encode()
+    assert relayable_as_is(content, apply=False) == 2
+
+
+def test_an_integer_a_float_cannot_hold_is_not_relayed_as_is() -> None:
+    metrics = {"per_world": {"w1": {ALPHA_METRIC_KEYS[0]: 2**53 + 1}}, "per_strategy": {}}
+    content = json.dumps({"schema_version": 2, "per_world": {}, "global_deltas": [],
+                          "alpha_metrics": metrics}).encode()
+    assert relayable_as_is(content, apply=False) is None
+    _, rendered, _ = parse_served_response(content, apply=False)
+    assert json.loads(rendered)["alpha_metrics"]["per_world"]["w1"] == {
+        ALPHA_METRIC_KEYS[0]: 9007199254740992.0}
 
 
 def test_the_envelope_of_a_real_plan_with_coverage_is_relayed_as_is() -> None:

@@ -31,10 +31,10 @@ from qmtl.contracts import (
 )
 from qmtl.web.bodies import parse_json, read_arrow_stream
 
-from .bodies import parse_envelope
 from .negotiation import choose_version, error_detail, preferred_version
 from .outgoing import OutgoingRequest, RequestEnvelope
 from .served import WorldServiceBadResponse, parse_served_response
+from .upload import StreamedBody, read_proxy_body
 from .worldservice_client import PASSTHROUGH_HEADERS, WorldServiceClient, upstream_error
 
 __all__ = ["ArrowBody", "PlanProxyBody", "parse_plan_body", "proxy_arrow"]
@@ -77,14 +77,15 @@ async def _arrow_body(request: Request) -> ArrowBody:
     )
 
 
-async def parse_plan_body(request: Request) -> OutgoingRequest | ArrowBody:
-    """A JSON body's envelope (``parse_envelope``), or an Arrow body (415 without pyarrow)."""
+async def parse_plan_body(request: Request) -> OutgoingRequest | StreamedBody | ArrowBody:
+    """A JSON body (``upload.read_proxy_body``: its envelope, or the body still streaming),
+    or an Arrow body (415 without pyarrow)."""
     if is_arrow_media_type(request.headers.get("content-type")):
         return await _arrow_body(request)
-    return await parse_envelope(request)
+    return await read_proxy_body(request)
 
 
-PlanProxyBody = Annotated[OutgoingRequest | ArrowBody, Depends(parse_plan_body)]
+PlanProxyBody = Annotated[OutgoingRequest | StreamedBody | ArrowBody, Depends(parse_plan_body)]
 
 
 def _check_arrow_answer(content: bytes, *, sent: int) -> None:

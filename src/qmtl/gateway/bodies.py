@@ -17,13 +17,13 @@ from qmtl.contracts import (
     is_arrow_media_type,
 )
 from qmtl.contracts.errors import UnsupportedMediaType
-from qmtl.web.bodies import parse_json
+from qmtl.web.bodies import parse_json, refuse_non_finite_literals
 from qmtl.web.openapi import json_body
 
 from .outgoing import OutgoingRequest, RequestEnvelope
 
-__all__ = ["REQUEST_BODY_OPENAPI", "FullBody", "ProxyBody", "parse_envelope",
-           "parse_full", "refuse_arrow"]
+__all__ = ["REQUEST_BODY_OPENAPI", "FullBody", "ProxyBody", "envelope_document",
+           "parse_envelope", "parse_full", "read_envelope", "refuse_arrow"]
 
 REQUEST_BODY_OPENAPI: dict[str, Any] = json_body(MultiWorldRebalanceRequest)
 """``openapi_extra`` documenting the body that :data:`FullBody`/:data:`ProxyBody` parse."""
@@ -41,7 +41,11 @@ _KEY = msgspec.json.Encoder()
 def envelope_document(raw: bytes) -> bytes | None:
     """Only the envelope's keys of the JSON object ``raw`` (msgspec skips the rest, e.g. a
     million positions, without building them), or ``None`` when ``raw`` is not a JSON
-    object: pydantic then parses it whole and says why."""
+    object: pydantic then parses it whole and says why.
+
+    msgspec checks the syntax of what it skips, so a document it reads holds no
+    ``NaN``/``Infinity`` literal anywhere.
+    """
     try:
         top = _TOP.decode(raw)
     # RecursionError: nested deeper than msgspec goes; pydantic then refuses it naming why
@@ -53,7 +57,22 @@ def envelope_document(raw: bytes) -> bytes | None:
 
 def _envelope(raw: bytes) -> RequestEnvelope:
     small = envelope_document(raw)
-    return RequestEnvelope.model_validate_json(small if small is not None else raw or b"null")
+    if small is None:  # not JSON msgspec reads: pydantic says why (or where a NaN is)
+        envelope = RequestEnvelope.model_validate_json(raw or b"null")
+        refuse_non_finite_literals(raw)
+        return envelope
+    return RequestEnvelope.model_validate_json(small)
+
+
+async def read_envelope(raw: bytes) -> OutgoingRequest:
+    """The proxy's view of ``raw``: its envelope, with the bytes to forward.
+
+    Raises:
+        RequestValidationError: not a JSON object, a ``NaN``/``Infinity`` literal anywhere,
+            or an invalid ``schema_version``/``run_id`` (422 list form).
+    """
+    return OutgoingRequest.from_envelope(raw, await parse_json(raw, _envelope,
+                                                               refuses_literals=True))
 
 
 def refuse_arrow(request: Request) -> None:
@@ -80,15 +99,14 @@ async def parse_full(request: Request) -> OutgoingRequest:
 
 
 async def parse_envelope(request: Request) -> OutgoingRequest:
-    """Only the envelope (plan/apply proxy: the WorldService validates the rest).
+    """Only the envelope (explain proxy: the WorldService validates the rest).
 
     Raises:
         UnsupportedMediaType: an Arrow body (415).
-        RequestValidationError: not a JSON object, or an invalid ``schema_version``/``run_id``.
+        RequestValidationError: as :func:`read_envelope`.
     """
     refuse_arrow(request)
-    raw = await request.body()
-    return OutgoingRequest.from_envelope(raw, await parse_json(raw, _envelope))
+    return await read_envelope(await request.body())
 
 
 FullBody = Annotated[OutgoingRequest, Depends(parse_full)]

@@ -12,9 +12,7 @@ metric value is dropped instead of failing the whole plan.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from pydantic import ValidationError
@@ -95,49 +93,43 @@ _PLAN_KEYS = tuple(MultiWorldRebalanceResponse.model_fields)
 _APPLY_KEYS = tuple(ApplyResponse.model_fields)
 
 
-def _metrics_unchanged(values: Any) -> bool:
-    # What sanitize_metrics keeps as it is: known keys, finite non-boolean numbers (an
-    # integer only when it is exactly a float).
-    return isinstance(values, dict) and all(
-        key in _METRIC_KEYS and type(value) in (int, float) and _exact_finite(value)
-        for key, value in values.items())
+_MetricKey = Literal[ALPHA_METRIC_KEYS]  # type: ignore[valid-type]
+# An integer a float holds exactly (the model turns every value into a float; a larger
+# integer could change on the way, so such an answer is re-rendered instead).
+_MetricValue = Annotated[int, msgspec.Meta(ge=-(2**53), le=2**53)] | float
 
 
-def _exact_finite(value: int | float) -> bool:
+class _Coverage(msgspec.Struct, forbid_unknown_fields=True):
+    observations: Annotated[int, msgspec.Meta(ge=0)]
+    undefined: list[_MetricKey]
+
+
+class _CoverageBlocks(msgspec.Struct, forbid_unknown_fields=True):
+    per_world: dict[str, _Coverage]
+    per_strategy: dict[str, dict[str, _Coverage]]
+
+
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    """An ``alpha_metrics`` envelope that :func:`parse_alpha_metrics` gives back unchanged:
+    both blocks, known keys only, finite non-boolean numbers, and a ``coverage`` (when
+    present) whose entries hold exactly an integer ``observations`` >= 0 and a list of
+    known keys. msgspec checks it in C: the envelope of a plan with thousands of strategies
+    is read on every relayed answer."""
+
+    per_world: dict[str, dict[_MetricKey, _MetricValue]]
+    per_strategy: dict[str, dict[str, dict[_MetricKey, _MetricValue]]]
+    coverage: _CoverageBlocks | msgspec.UnsetType = msgspec.UNSET
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
+def _envelope_unchanged(raw: bytes) -> bool:
     try:
-        return math.isfinite(value) and float(value) == value
-    except OverflowError:  # an integer beyond float64
+        _ENVELOPE.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return False
-
-
-def _coverage_unchanged(entry: Any) -> bool:
-    return (isinstance(entry, dict) and entry.keys() == {"observations", "undefined"}
-            and type(entry["observations"]) is int and entry["observations"] >= 0
-            and isinstance(entry["undefined"], list)
-            and all(isinstance(key, str) and key in _METRIC_KEYS for key in entry["undefined"]))
-
-
-def _nested_unchanged(value: Any, entry: Callable[[Any], bool]) -> bool:
-    """``{world: entry}`` and ``{strategy: {world: entry}}`` blocks, as dicts of dicts."""
-    return isinstance(value, dict) and all(entry(item) for item in value.values())
-
-
-def _blocks_unchanged(value: Any, entry: Callable[[Any], bool]) -> bool:
-    return (isinstance(value, dict) and value.keys() == {"per_world", "per_strategy"}
-            and _nested_unchanged(value["per_world"], entry)
-            and _nested_unchanged(value["per_strategy"],
-                                  lambda worlds: _nested_unchanged(worlds, entry)))
-
-
-def _envelope_unchanged(metrics: Any) -> bool:
-    """Whether :func:`parse_alpha_metrics` would give ``metrics`` back unchanged (its
-    ``model_dump`` equal to it), checked on the decoded JSON without building the model:
-    the envelope of a plan with thousands of strategies is read on every relayed answer."""
-    if not isinstance(metrics, dict) or "coverage" in metrics and not _blocks_unchanged(
-            metrics["coverage"], _coverage_unchanged):
-        return False
-    blocks = {key: value for key, value in metrics.items() if key != "coverage"}
-    return _blocks_unchanged(blocks, _metrics_unchanged)
+    return True
 
 
 def relayable_as_is(content: bytes, *, apply: bool) -> int | None:
@@ -169,13 +161,8 @@ def relayable_as_is(content: bytes, *, apply: bool) -> int | None:
         return None
     if version < 2:
         return None if V2_ONLY_RESPONSE_KEYS & top.keys() else version
-    if "alpha_metrics" in top:
-        try:
-            metrics = msgspec.json.decode(top["alpha_metrics"])
-        except (msgspec.DecodeError, RecursionError):
-            return None
-        if not _envelope_unchanged(metrics):
-            return None
+    if "alpha_metrics" in top and not _envelope_unchanged(bytes(top["alpha_metrics"])):
+        return None
     if "rebalance_intent" in top:
         try:
             intent = msgspec.json.decode(top["rebalance_intent"])

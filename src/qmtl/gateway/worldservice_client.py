@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -43,6 +44,7 @@ from .metrics import GatewayMetrics
 from .negotiation import choose_version, error_detail, is_version_refusal, preferred_version
 from .outgoing import OutgoingRequest
 from .served import parse_served_response, relayable_as_is
+from .upload import StreamedBody, send_streamed
 
 __all__ = ["BREAKER_FAILURE_STATUSES", "PASSTHROUGH_HEADERS", "PlanResult", "RelayedPlan",
            "WorldServiceClient", "WorldServiceProbe", "upstream_error"]
@@ -205,7 +207,8 @@ class WorldServiceClient:
     # -- transport ---------------------------------------------------------------------
 
     async def _request(self, route: str, method: str, path: str, *,
-                       content: bytes | None = None, headers: dict[str, str] | None = None,
+                       content: bytes | AsyncIterator[bytes] | None = None,
+                       headers: dict[str, str] | None = None,
                        timeout: httpx.Timeout | None = None) -> httpx.Response:
         try:
             self.breaker.admit()
@@ -323,7 +326,7 @@ class WorldServiceClient:
         headers = {"if-match": if_match} if if_match else {}
         return await self._post_rebalance("apply", request, headers=headers)
 
-    async def relay_rebalance(self, route: str, request: OutgoingRequest, *,
+    async def relay_rebalance(self, route: str, request: OutgoingRequest | StreamedBody, *,
                               if_match: str | None = None) -> RelayedPlan:
         """``POST /rebalancing/{route}`` for the proxy: the answer's bytes relayed as they
         are when its top level shows a well-versioned document (``served.relayable_as_is``),
@@ -357,22 +360,36 @@ class WorldServiceClient:
         return PlanResult(response=model, content=content, served_version=served, sent_version=sent,
                           fell_back=fell_back, headers=self._passthrough(response))
 
-    async def _exchange(self, route: str, request: OutgoingRequest, *,
+    async def _exchange(self, route: str, body: OutgoingRequest | StreamedBody, *,
                         headers: dict[str, str]) -> tuple[httpx.Response, int, bool]:
-        """Send at the negotiated version (one v1 retry on a version refusal).
+        """Send at the negotiated version (one v1 retry on a version refusal); a large body
+        still arriving is streamed when the version allows it (``upload``).
 
         Raises:
             The upstream error of a 4xx/5xx answer (``upstream_error``).
+            RequestValidationError: a streamed body whose envelope is invalid.
         """
         path = f"/rebalancing/{route}"
-        preferred = preferred_version(request.declared_version,
-                                      configured=self.settings.rebalance_schema_version)
+        configured = self.settings.rebalance_schema_version
         known = self.known_versions
-        sent = choose_version(preferred, served=known)
         headers = {**headers, "content-type": "application/json"}
         legacy = self.probe.legacy or self._learned_v1_only
-        response = await self._request(route, "POST", path, headers=headers,
-                                       content=request.encode(sent, legacy=legacy))
+
+        def version(request: OutgoingRequest) -> int:
+            return choose_version(preferred_version(request.declared_version,
+                                                    configured=configured), served=known)
+
+        async def send(content: bytes | AsyncIterator[bytes]) -> httpx.Response:
+            return await self._request(route, "POST", path, headers=headers, content=content)
+
+        if isinstance(body, StreamedBody) and self._streams(known, legacy=legacy):
+            response, request = await send_streamed(
+                body, send=send, encode=lambda request: request.encode(version(request)))
+            sent = version(request)
+        else:
+            request = await body.read() if isinstance(body, StreamedBody) else body
+            sent = version(request)
+            response = await send(request.encode(sent, legacy=legacy))
         fell_back = False
         if sent > 1 and response.status_code in (400, 422):
             detail = error_detail(response.content)
@@ -397,6 +414,14 @@ class WorldServiceClient:
         if response.status_code >= 400:
             raise upstream_error(response.status_code, error_detail(response.content))
         return response, sent, fell_back
+
+    def _streams(self, known: tuple[int, ...] | None, *, legacy: bool) -> bool:
+        """Whether a large body may be streamed (see ``upload``): our WorldService, at the
+        configured version >= 2, which it serves (the caller's bytes then go through as
+        they are or gain a ``schema_version``)."""
+        configured = self.settings.rebalance_schema_version
+        return (not legacy and known is not None and configured >= 2
+                and choose_version(configured, served=known) == configured)
 
     # -- reads (relayed by routers/reads.py) ---------------------------------------------
 

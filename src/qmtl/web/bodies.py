@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -25,7 +26,8 @@ from pydantic import ValidationError
 from .errors import validation_entry
 from .gcpause import gc_paused
 
-__all__ = ["OFFLOAD_BYTES", "parse_json", "validation_error", "validation_errors"]
+__all__ = ["OFFLOAD_BYTES", "parse_json", "refuse_non_finite_literals", "validation_error",
+           "validation_errors"]
 
 T = TypeVar("T")
 
@@ -91,29 +93,44 @@ def _non_finite_literal(raw: bytes) -> list[str | int] | None:
     return None
 
 
-def _parse_finite(parse: Callable[[bytes], T], raw: bytes) -> T:
-    parsed = parse(raw)
+def refuse_non_finite_literals(raw: bytes) -> None:
+    """422 naming the first ``NaN``/``Infinity`` literal in ``raw`` (pydantic's JSON parser
+    accepts them; JSON does not).
+
+    Raises:
+        RequestValidationError: ``raw`` holds such a literal.
+    """
     path = _non_finite_literal(raw)
     if path is not None:
         raise validation_error(["body", *path], "Input should be a finite number: NaN and "
                                "Infinity are not JSON", type_="finite_number")
+
+
+def _parse_finite(parse: Callable[[bytes], T], raw: bytes) -> T:
+    parsed = parse(raw)
+    refuse_non_finite_literals(raw)
     return parsed
 
 
 def _parse_large(parse: Callable[[bytes], T], raw: bytes) -> T:
     with gc_paused():
-        return _parse_finite(parse, raw)
+        return parse(raw)
 
 
-async def parse_json(raw: bytes, parse: Callable[[bytes], T]) -> T:
+async def parse_json(raw: bytes, parse: Callable[[bytes], T], *,
+                     refuses_literals: bool = False) -> T:
     """Run ``parse`` (e.g. ``Model.model_validate_json``) on ``raw``.
+
+    ``refuses_literals``: ``parse`` already refuses ``NaN``/``Infinity`` literals (e.g. it
+    reads with msgspec, which rejects them), so ``raw`` is not searched for them again.
 
     Raises:
         RequestValidationError: invalid JSON or invalid fields (422 list form).
     """
+    checked = parse if refuses_literals else partial(_parse_finite, parse)
     try:
         if len(raw) > OFFLOAD_BYTES:
-            return await anyio.to_thread.run_sync(_parse_large, parse, raw)
-        return _parse_finite(parse, raw)
+            return await anyio.to_thread.run_sync(_parse_large, checked, raw)
+        return checked(raw)
     except ValidationError as exc:
         raise RequestValidationError(validation_errors(exc)) from exc

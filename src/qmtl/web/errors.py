@@ -22,6 +22,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from qmtl.contracts.errors import MethodNotAllowed, NotFound, QmtlError
 
@@ -88,6 +89,14 @@ async def _router_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error.to_body(), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The caller hung up before the end of its body (a gateway abandoning a streamed
+    # upload, a client that gave up): nothing was planned and nobody reads the answer.
+    logger.info("%s %s: the client disconnected before the end of its body",
+                request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
     return JSONResponse(
@@ -101,6 +110,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(QmtlError, _qmtl_error)
     app.add_exception_handler(StarletteHTTPException, _router_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
