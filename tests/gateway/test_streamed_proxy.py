@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import time
 from typing import Any
 
 import httpx
@@ -145,3 +147,41 @@ def test_large_bodies_are_buffered_where_the_version_may_change(stack: Stack) ->
     assert response.status_code == 200, response.text
     *refused, sent = legacy.requests.to("/rebalancing/plan")  # v2 refused, then v1
     assert not any(r.chunked for r in [*refused, sent]) and "schema_version" not in sent.body
+
+
+def test_uploads_beyond_the_streaming_slots_are_buffered(v2: tuple[Any, Any]) -> None:
+    ws, gw = v2
+    slots = gw.app.state.gateway.client.stream_slots
+    slots.limit = 0  # as if MAX_STREAMED_UPLOADS slow uploads held every slot
+    raw = encoded(large_request(schema_version=2))
+    response = httpx.post(f"{gw.url}/rebalancing/plan", content=raw, headers=JSON)
+    assert response.status_code == 200, response.text
+    [sent] = ws.requests.to("/rebalancing/plan")
+    assert not sent.chunked and sent.raw == raw
+    slots.limit = 1
+    assert httpx.post(f"{gw.url}/rebalancing/plan", content=raw, headers=JSON).status_code == 200
+    assert ws.requests.to("/rebalancing/plan")[-1].chunked
+    assert slots.in_use == 0  # every slot taken was given back
+
+
+def test_a_caller_hanging_up_mid_upload_leaves_nothing_planned(
+        v2: tuple[Any, Any], caplog: pytest.LogCaptureFixture) -> None:
+    ws, gw = v2
+    raw = encoded(large_request(schema_version=2))
+    host, port = gw.url.removeprefix("http://").split(":")
+    with caplog.at_level(logging.INFO), socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /rebalancing/apply HTTP/1.1\r\nHost: gw\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: " + str(len(raw)).encode() + b"\r\n\r\n")
+        sock.sendall(raw[: STREAM_AFTER_BYTES + 65_536])  # streaming has begun
+        time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and gw.app.state.gateway.client.stream_slots.in_use:
+        time.sleep(0.05)
+    assert gw.app.state.gateway.client.stream_slots.in_use == 0
+    assert ws.requests.to("/rebalancing/apply") == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # Nothing was counted against the WorldService: the next call goes through.
+    response = httpx.post(f"{gw.url}/rebalancing/apply", content=raw, headers=JSON)
+    assert response.status_code == 200, response.text
+    assert gw.app.state.gateway.client.breaker.state.value == "closed"

@@ -170,6 +170,22 @@ async def test_4xx_and_500_do_not_count_against_the_breaker(status: int,
     assert client.breaker.state.value == "closed"
 
 
+async def test_a_busy_connection_pool_is_503_and_not_counted_by_the_breaker() -> None:
+    # httpx raises PoolTimeout when every pooled connection is taken (e.g. by slow
+    # uploads): the gateway's own load, which says nothing about the WorldService.
+    def busy(req: httpx.Request) -> httpx.Response:
+        raise httpx.PoolTimeout("no free connection", request=req)
+
+    client, registry = client_for(busy, breaker={"failure_threshold": 1, "reset_timeout": 10})
+    for _ in range(3):
+        with pytest.raises(WorldServiceUnavailable) as info:
+            await client.post_rebalance_plan(request())
+        assert info.value.status_code == 503 and "busy" in info.value.message
+    assert client.breaker.state.value == "closed"
+    assert counter(registry, "gateway_worldservice_requests_total", route="plan",
+                   outcome="pool_busy") == 3
+
+
 @pytest.mark.parametrize("status", [502, 503, 504])
 async def test_502_503_504_count_against_the_breaker(status: int) -> None:
     def ws(req: httpx.Request) -> httpx.Response:

@@ -16,7 +16,10 @@ buffered body and either
 
 Streaming is only used towards a WorldService that lists its versions (ours) and when the
 gateway sends its configured version of at least 2 — the configurations where the caller's
-bytes go through unchanged or gain a ``schema_version``; anything else is buffered.
+bytes go through unchanged or gain a ``schema_version``; anything else is buffered. A
+streamed upload holds a connection to the WorldService for as long as its caller takes to
+send, so at most :data:`MAX_STREAMED_UPLOADS` run at once (the rest are buffered): slow
+uploaders cannot take every connection from the others.
 """
 
 from __future__ import annotations
@@ -30,12 +33,34 @@ from fastapi import Request
 from .bodies import read_envelope, refuse_arrow
 from .outgoing import OutgoingRequest
 
-__all__ = ["STREAM_AFTER_BYTES", "StreamedBody", "read_proxy_body", "send_streamed"]
+__all__ = ["MAX_STREAMED_UPLOADS", "STREAM_AFTER_BYTES", "StreamSlots", "StreamedBody",
+           "read_proxy_body", "send_streamed"]
 
 R = TypeVar("R")
 
 STREAM_AFTER_BYTES = 256 * 1024
 """A body larger than this is streamed to the WorldService; a smaller one is buffered."""
+
+MAX_STREAMED_UPLOADS = 16
+"""Streamed uploads at once per gateway (of httpx's 100 pooled connections)."""
+
+
+class StreamSlots:
+    """A count of the streamed uploads in flight, bounded by ``limit``."""
+
+    def __init__(self, limit: int = MAX_STREAMED_UPLOADS) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    def take(self) -> bool:
+        """Take a slot if one is free (the caller gives it back with :meth:`give_back`)."""
+        if self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        return True
+
+    def give_back(self) -> None:
+        self.in_use -= 1
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ safe calls, a circuit breaker, and plan-schema negotiation.
 Foreign exceptions are translated here and nowhere else::
 
     circuit open               -> WorldServiceUnavailable (503, fast)
+    httpx.PoolTimeout          -> WorldServiceUnavailable (503; not counted by the breaker)
     httpx.TimeoutException     -> WorldServiceTimeout     (504)
     other httpx.TransportError -> WorldServiceUnavailable (503)
     WS 4xx, 501, 502/503/504   -> UpstreamError(status, detail)  (relayed unchanged)
@@ -44,7 +45,7 @@ from .metrics import GatewayMetrics
 from .negotiation import choose_version, error_detail, is_version_refusal, preferred_version
 from .outgoing import OutgoingRequest
 from .served import parse_served_response, relayable_as_is
-from .upload import StreamedBody, send_streamed
+from .upload import StreamedBody, StreamSlots, send_streamed
 
 __all__ = ["BREAKER_FAILURE_STATUSES", "PASSTHROUGH_HEADERS", "PlanResult", "RelayedPlan",
            "WorldServiceClient", "WorldServiceProbe", "upstream_error"]
@@ -200,6 +201,7 @@ class WorldServiceClient:
         # /rebalancing routes answered 404 (a wrong URL, not a legacy WorldService).
         self._observed_version: int | None = None
         self.routes_missing = False
+        self.stream_slots = StreamSlots()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -222,6 +224,15 @@ class WorldServiceClient:
             response = await self._http.request(
                 method, path, content=content, headers=headers,
                 timeout=timeout if timeout is not None else self._http.timeout)
+        except httpx.PoolTimeout as exc:
+            # Every pooled connection is busy: the gateway's own load, nothing the
+            # WorldService did, so the breaker does not count it.
+            self.breaker.record_neutral()
+            self.metrics.add_worldservice_request(route, "pool_busy")
+            raise WorldServiceUnavailable(
+                "every connection to the WorldService is busy; retry later",
+                retry_after_seconds=1.0,
+            ) from exc
         except httpx.TimeoutException as exc:
             self.breaker.record_failure()
             self.metrics.add_worldservice_request(route, "timeout")
@@ -382,9 +393,13 @@ class WorldServiceClient:
         async def send(content: bytes | AsyncIterator[bytes]) -> httpx.Response:
             return await self._request(route, "POST", path, headers=headers, content=content)
 
-        if isinstance(body, StreamedBody) and self._streams(known, legacy=legacy):
-            response, request = await send_streamed(
-                body, send=send, encode=lambda request: request.encode(version(request)))
+        if (isinstance(body, StreamedBody) and self._streams(known, legacy=legacy)
+                and self.stream_slots.take()):
+            try:
+                response, request = await send_streamed(
+                    body, send=send, encode=lambda request: request.encode(version(request)))
+            finally:
+                self.stream_slots.give_back()
             sent = version(request)
         else:
             request = await body.read() if isinstance(body, StreamedBody) else body
