@@ -9,7 +9,8 @@ Seeded requests (10 worlds × 50 strategies = 500 strategies, 10,000 symbols × 
 * **columnar path** — ``engine.columns.decode_request`` + ``compute_plan_columns``, in process;
 * **Python from dicts** — ``engine.columns.plan_rebalance_data`` on ``json.loads`` output;
 * **HTTP direct** — ``POST /rebalancing/plan`` to ``qmtl worldservice serve`` (uvicorn, own
-  process), response read; and **through the gateway** (``qmtl gateway serve``);
+  process), response read; and **through the gateway** (``qmtl gateway serve``), the two
+  interleaved run by run, medians;
 * **peak RSS** of the WorldService process while serving the plan, over its idle RSS
   (``VmHWM`` reset through ``/proc/<pid>/clear_refs`` before each size).
 
@@ -85,34 +86,37 @@ def vm_kib(pid: int, field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/{pid}/status")
 
 
-async def http_time(client: httpx.AsyncClient, url: str, body: bytes, runs: int) -> float:
-    headers = {"content-type": "application/json"}
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = await client.post(url, content=body, headers=headers)
-        response.read()
-        times.append(time.perf_counter() - started)
-        response.raise_for_status()
-    return statistics.median(times)
+async def post_time(client: httpx.AsyncClient, url: str, body: bytes) -> float:
+    started = time.perf_counter()
+    response = await client.post(url, content=body, headers={"content-type": "application/json"})
+    response.read()
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed
 
 
 async def over_http(sizes: list[tuple[int, bytes, int]]) -> dict[int, dict[str, float]]:
+    """Direct and through-the-gateway times, interleaved (direct, gateway, direct, …) so
+    that a change of load on the shared machine weighs on both alike; medians."""
     out: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as folder, deployment(Path(folder)) as (ws, gw, _bus):
         pid = ws_pid(ws)
         async with httpx.AsyncClient(timeout=600) as client:
             small = orjson.dumps(seeded_request(100, n_symbols=100, schema_version=2))
-            await http_time(client, f"{ws}/rebalancing/plan", small, 3)
-            await http_time(client, f"{gw}/rebalancing/plan", small, 3)
+            for url in (ws, gw) * 3:
+                await post_time(client, f"{url}/rebalancing/plan", small)
             for n, body, runs in sizes:
                 await asyncio.sleep(1.0)
                 idle = vm_kib(pid, "VmRSS")
                 Path(f"/proc/{pid}/clear_refs").write_text("5")
-                direct = await http_time(client, f"{ws}/rebalancing/plan", body, runs)
+                times: dict[str, list[float]] = {"direct": [], "gateway": []}
+                for _ in range(runs):
+                    times["direct"].append(await post_time(client, f"{ws}/rebalancing/plan", body))
+                    times["gateway"].append(
+                        await post_time(client, f"{gw}/rebalancing/plan", body))
                 peak = vm_kib(pid, "VmHWM")
-                proxied = await http_time(client, f"{gw}/rebalancing/plan", body, runs)
-                out[n] = {"direct": direct, "gateway": proxied,
+                out[n] = {"direct": statistics.median(times["direct"]),
+                          "gateway": statistics.median(times["gateway"]),
                           "peak_over_idle_mb": (peak - idle) * 1024 / 1e6}
     return out
 
@@ -184,7 +188,7 @@ def main() -> None:
         print(machine_line())
         decoders(args.decoders)
         return
-    plan = [(10_000, 5), (100_000, 3)] + ([] if args.quick else [(1_000_000, 2)])
+    plan = [(10_000, 21), (100_000, 9)] + ([] if args.quick else [(1_000_000, 5)])
     print(machine_line())
     rows = []
     sizes = []
@@ -193,12 +197,12 @@ def main() -> None:
         raw = orjson.dumps(data)
         sizes.append((n, raw, runs))
         assert json.loads(columnar_path(raw)) == json.loads(pydantic_path(raw))
-        floor_s, floor_lib = floor(raw, runs)
+        floor_s, floor_lib = floor(raw, min(runs, 5))
         rows.append({
             "n": n, "mb": len(raw) / 1e6, "floor": floor_s, "floor_lib": floor_lib,
-            "pydantic": best(lambda raw=raw: pydantic_path(raw), min(runs, 2)),
-            "columnar": best(lambda raw=raw: columnar_path(raw), runs),
-            "dicts": best(lambda data=data: plan_rebalance_data(data), runs),
+            "pydantic": best(lambda raw=raw: pydantic_path(raw), 2),
+            "columnar": best(lambda raw=raw: columnar_path(raw), min(runs, 5)),
+            "dicts": best(lambda data=data: plan_rebalance_data(data), min(runs, 5)),
         })
         print(f"  measured {n:,} in process", file=sys.stderr)
     http = asyncio.run(over_http(sizes))
