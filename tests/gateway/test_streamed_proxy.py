@@ -185,3 +185,25 @@ def test_a_caller_hanging_up_mid_upload_leaves_nothing_planned(
     response = httpx.post(f"{gw.url}/rebalancing/apply", content=raw, headers=JSON)
     assert response.status_code == 200, response.text
     assert gw.app.state.gateway.client.breaker.state.value == "closed"
+
+
+def test_worldservice_refusals_of_a_streamed_body_pass_through(stack: Stack) -> None:
+    raw = encoded(large_request(schema_version=2))
+    # Over the WorldService's body limit (the gateway's is larger): its 413 comes back.
+    small_ws = stack.worldservice(compat=True, max_body_bytes=STREAM_AFTER_BYTES + 1_000)
+    gw = stack.gateway(small_ws.url, rebalance_schema_version=2)
+    for _ in range(3):
+        response = httpx.post(f"{gw.url}/rebalancing/plan", content=raw, headers=JSON)
+        assert response.status_code == 413, response.text
+        assert response.json()["detail"]["code"] == "E_PAYLOAD_TOO_LARGE"
+    # A WorldService that wants a token answers before reading the body: 401 relayed.
+    locked = stack.worldservice(compat=True, auth={"tokens": ["ws-secret"]})
+    anonymous = stack.gateway(locked.url, rebalance_schema_version=2)
+    for _ in range(3):
+        response = httpx.post(f"{anonymous.url}/rebalancing/plan", content=raw, headers=JSON)
+        assert response.status_code == 401, response.text
+        assert response.json()["detail"]["code"] == "E_UNAUTHORIZED"
+    # Neither is the WorldService being unwell.
+    for running in (gw, anonymous):
+        assert running.app.state.gateway.client.breaker.state.value == "closed"
+        assert running.app.state.gateway.client.stream_slots.in_use == 0
