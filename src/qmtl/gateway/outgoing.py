@@ -60,7 +60,8 @@ _JSON = msgspec.json.Encoder()
 
 
 def rewrite_object(raw: bytes, *, drop: Collection[str] = (),
-                   put: Mapping[str, Any] | None = None) -> bytes:
+                   put: Mapping[str, Any] | None = None,
+                   present: Collection[str] | None = None) -> bytes:
     """The JSON object ``raw`` without the keys in ``drop`` and with ``put``'s keys set.
 
     Bytes are spliced, never re-parsed: msgspec reads only the top level (the values stay
@@ -68,21 +69,39 @@ def rewrite_object(raw: bytes, *, drop: Collection[str] = (),
     is dropped or replaced, the new keys are appended and the caller's bytes stay a prefix of
     the result (a streamed body can then be completed instead of sent again).
 
-    ``raw`` must be a JSON object (the envelope was read from it).
+    ``raw`` must be a JSON object (the envelope was read from it). ``present``: which of
+    the ``drop``/``put`` keys ``raw`` holds, when the caller knows (its envelope says);
+    appending then needs no second read of the top level.
     """
-    top = _TOP.decode(raw)
     put = put or {}
-    if not (top.keys() & set(drop)) and not (top.keys() & put.keys()):
-        if not put:
-            return raw
-        head = raw.rstrip()[:-1]
-        extra = b",".join(_JSON.encode(key) + b":" + _JSON.encode(value)
-                          for key, value in put.items())
-        return head + (b"," if top else b"") + extra + b"}"
+    touched = set(drop) | put.keys()
+    if present is None:
+        top = _TOP.decode(raw)
+        present = top.keys()
+    if not touched & set(present):
+        return _appended(raw, put) if put else raw
+    top = _TOP.decode(raw)
     fields = [(key, _JSON.encode(put[key]) if key in put else bytes(value))
               for key, value in top.items() if key not in drop]
     fields += [(key, _JSON.encode(value)) for key, value in put.items() if key not in top]
     return b"{" + b",".join(_JSON.encode(key) + b":" + value for key, value in fields) + b"}"
+
+
+_WHITESPACE = b" \t\n\r"
+
+
+def _appended(raw: bytes, put: Mapping[str, Any]) -> bytes:
+    """``raw`` with ``put`` added before its closing brace: one copy, no parse."""
+    end = len(raw)
+    while raw[end - 1] in _WHITESPACE:
+        end -= 1
+    start = raw.index(b"{") + 1
+    while raw[start] in _WHITESPACE:
+        start += 1
+    separator = b"" if start == end - 1 else b","  # "{ }" has no key to follow
+    extra = b",".join(_JSON.encode(key) + b":" + _JSON.encode(value)
+                      for key, value in put.items())
+    return b"".join((memoryview(raw)[:end - 1], separator, extra, b"}"))
 
 
 class RequestEnvelope(BaseModel):
@@ -167,5 +186,5 @@ class OutgoingRequest:
             updated = self.model.model_copy(update={"schema_version": version})
             return updated.model_dump_json(exclude_unset=True).encode()
         if version < 2:
-            return rewrite_object(self.raw, drop=V2_REQUEST_FIELDS)
-        return rewrite_object(self.raw, put={"schema_version": version})
+            return rewrite_object(self.raw, drop=V2_REQUEST_FIELDS, present=self.v2_keys)
+        return rewrite_object(self.raw, put={"schema_version": version}, present=self.v2_keys)
