@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from qmtl.contracts import MultiWorldRebalanceRequest, canonical_json, sha256_hex
+from qmtl.contracts import MultiWorldRebalanceRequest, canonical_data_json, sha256_hex
 from qmtl.engine.book import IntArray, PositionBook
 
 __all__ = ["COLUMNAR_PREFIX", "digest_matches", "is_legacy_digest", "legacy_digest",
@@ -76,7 +76,7 @@ def request_digest(request: MultiWorldRebalanceRequest, book: PositionBook) -> s
         "positions": len(book),
     }
     digest = hashlib.sha256(_HEADER)
-    digest.update(canonical_json(head))
+    digest.update(canonical_data_json(head))
     for codes in (world, strategy, key):
         digest.update(np.ascontiguousarray(codes, dtype="<i8").data)
     digest.update(np.ascontiguousarray(np.asarray(book.qty) + 0.0, dtype="<f8").data)
