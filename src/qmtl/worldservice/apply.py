@@ -154,7 +154,7 @@ class ApplyService:
     async def _record(self, served: ServedPlan, *, run_id: str, digest: str,
                       if_match: str | None) -> ApplyOutcome:
         request = served.request
-        assert served.body is not None  # serve(..., with_body=True)
+        assert served.body is not None  # serve_columns(..., with_body=True)
         events = build_world_events(served.body, version=served.version,
                                     compat_rebalance_v2=self.settings.compat_rebalance_v2,
                                     run_id=run_id)

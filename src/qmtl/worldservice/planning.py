@@ -266,14 +266,15 @@ class PlanningService:
 
     async def plan(self, request: MultiWorldRebalanceRequest, *,
                    book: PositionBook | None = None) -> ServedPlan:
-        """``POST /rebalancing/plan``: :meth:`check`, then :meth:`serve` (JSON only).
+        """``POST /rebalancing/plan``: :meth:`check`, then :meth:`serve_columns` (JSON only).
 
-        ``book``: the positions in columns (``request.positions`` is then empty), planned
-        and rendered without a model per position or delta.
+        ``book``: the positions in columns (``request.positions`` is then empty); without
+        it the positions objects (the pydantic fallback's) are put in a book first.
         """
         version = self.check(request)
         if book is None:
-            return await self.serve(request, version=version, with_body=False)
+            split = await as_columns(request)
+            request, book = split.request, split.book
         return await self.serve_columns(request, book, version=version, with_body=False)
 
     async def serve_columns(self, request: MultiWorldRebalanceRequest, book: PositionBook, *,
@@ -301,15 +302,3 @@ class PlanningService:
         return compute_body_columns(request, book, version=version,
                                     periods_per_year=self.settings.periods_per_year,
                                     with_body=with_body)
-
-    async def serve(self, request: MultiWorldRebalanceRequest, *, version: int,
-                    with_body: bool = True) -> ServedPlan:
-        """Plan ``request`` (already checked; positions as objects, as the pydantic
-        fallback gives them) at ``version``: the positions go into a book first.
-
-        Raises:
-            StoreUnavailable: the "before" had to be read and the store is down.
-        """
-        split = await as_columns(request)
-        return await self.serve_columns(split.request, split.book, version=version,
-                                        with_body=with_body)
