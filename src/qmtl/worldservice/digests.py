@@ -36,6 +36,9 @@ import numpy as np
 
 from qmtl.contracts import MultiWorldRebalanceRequest, canonical_data_json, sha256_hex
 from qmtl.engine.book import IntArray, PositionBook
+from qmtl.web.gcpause import gc_paused
+
+from .planning import OFFLOAD_POSITIONS
 
 __all__ = ["COLUMNAR_PREFIX", "digest_matches", "is_legacy_digest", "legacy_digest",
            "request_digest"]
@@ -97,16 +100,17 @@ def legacy_digest(request: MultiWorldRebalanceRequest, book: PositionBook) -> st
     """
     dumped = request.model_dump(mode="json", exclude={"run_id", "positions"})
     worlds, strategies, keys = book.worlds, book.strategies, book.keys
-    dumped["positions"] = [
-        {"world_id": worlds[w], "strategy_id": strategies[s], "symbol": keys[k][1],
-         "qty": q, "mark": m, "venue": keys[k][0]}
-        for w, s, k, q, m in zip(np.asarray(book.world).tolist(),
-                                 np.asarray(book.strategy).tolist(),
-                                 np.asarray(book.key).tolist(),
-                                 np.asarray(book.qty).tolist(),
-                                 np.asarray(book.mark).tolist(), strict=True)
-    ]
-    return sha256_hex(dumped)
+    with gc_paused(len(book) > OFFLOAD_POSITIONS):  # a dict per position: spare the cyclic GC
+        dumped["positions"] = [
+            {"world_id": worlds[w], "strategy_id": strategies[s], "symbol": keys[k][1],
+             "qty": q, "mark": m, "venue": keys[k][0]}
+            for w, s, k, q, m in zip(np.asarray(book.world).tolist(),
+                                     np.asarray(book.strategy).tolist(),
+                                     np.asarray(book.key).tolist(),
+                                     np.asarray(book.qty).tolist(),
+                                     np.asarray(book.mark).tolist(), strict=True)
+        ]
+        return sha256_hex(dumped)
 
 
 def digest_matches(stored: str, digest: str, request: MultiWorldRebalanceRequest,
