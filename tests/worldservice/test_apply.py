@@ -12,11 +12,8 @@ import pytest
 from qmtl.contracts import (
     ApplyResponse,
     ApplyResponseV1,
-    MultiWorldRebalanceRequest,
     decode_event,
-    sha256_hex,
 )
-from qmtl.worldservice.apply import request_hash
 from qmtl.worldservice.store import runs as run_store
 
 from .conftest import body, make_settings, outbox_payloads, outbox_rows, running, table_counts
@@ -207,16 +204,6 @@ async def test_audit_lists_entries_newest_first(sqlite_dsn: str) -> None:
     assert first["action"] == "apply" and first["mode"] == "scaling"
     assert [e["seq"] for e in limited["entries"]] == [3]
     assert bad_limit.status_code == 422
-
-
-def test_request_hash_is_canonical() -> None:
-    a = MultiWorldRebalanceRequest.model_validate(body(run_id="x"))
-    b_body: dict[str, Any] = body(run_id="y")
-    b_body["world_alloc_after"] = {"w2": 0.3, "w1": 0.2}
-    b = MultiWorldRebalanceRequest.model_validate(b_body)
-    assert request_hash(a) == request_hash(b)
-    expected = sha256_hex(a.model_dump(mode="json", exclude={"run_id"}))
-    assert request_hash(a) == expected
 
 
 async def test_event_payloads_in_the_outbox_are_cloudevents(sqlite_dsn: str) -> None:

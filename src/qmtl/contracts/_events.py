@@ -6,6 +6,7 @@ consumers route on the CloudEvent ``type`` and deduplicate on ``id``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -13,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._alpha import AlphaCoverage, MetricValues
-from ._canonical import sha256_hex
+from ._canonical import canonical_data_json
 from ._request import RebalanceIntent
 from ._response import OverlayDelta, RebalancePlan
 from ._types import Identifier, SchemaVersion, WorldId
@@ -107,8 +108,14 @@ class RebalancingPlannedData(BaseModel):
 
 
 def idempotency_key(world_id: str, plan: dict[str, Any], version: int) -> str:
-    """``rebalancing_planned:{world_id}:{sha256 of the canonical plan JSON}:{version}``."""
-    return f"{EVENT_TYPE_REBALANCING_PLANNED}:{world_id}:{sha256_hex(plan)}:{version}"
+    """``rebalancing_planned:{world_id}:{sha256 of the canonical plan JSON}:{version}``.
+
+    The canonical JSON is ``json.dumps(plan, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` byte for byte (consumers may recompute it), written by
+    :func:`canonical_data_json` (a plan is plain JSON data).
+    """
+    digest = hashlib.sha256(canonical_data_json(plan)).hexdigest()
+    return f"{EVENT_TYPE_REBALANCING_PLANNED}:{world_id}:{digest}:{version}"
 
 
 def encode_event(event: CloudEvent) -> bytes:

@@ -8,10 +8,10 @@ The transaction (after the plan is computed, outside it):
 3. check ``If-Match`` against the state's etag (412), and, when "before" was filled from
    the store, that the state did not change while planning (412);
 4. insert the run record (the full served response incl. run_id and etag, and the
-   canonical request hash), increment each world's ``seq``, insert one audit entry and one
-   outbox row (the encoded CloudEvent) per world, and write the allocation state: every
-   planned world gets its ``world_alloc_after`` ratio (0 when absent), other stored
-   worlds are untouched and the resulting sum must stay <= 1 (422). Bulk writes are split
+   request digest of :mod:`.digests`), increment each world's ``seq``, insert one audit
+   entry and one outbox row (the encoded CloudEvent) per world, and write the allocation
+   state: every planned world gets its ``world_alloc_after`` ratio (0 when absent), other
+   stored worlds are untouched and the resulting sum must stay <= 1 (422). Bulk writes are split
    under the driver's bind-parameter limit (``store.dialects.chunks``), so thousands of
    worlds fit in the same one transaction.
 
@@ -34,17 +34,13 @@ from typing import Any
 import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
 
-from qmtl.contracts import (
-    CONTROLBUS_TOPIC_REBALANCING,
-    MultiWorldRebalanceRequest,
-    ratio_total_over_one,
-    sha256_hex,
-)
+from qmtl.contracts import CONTROLBUS_TOPIC_REBALANCING, ratio_total_over_one
 from qmtl.contracts.errors import EtagMismatch, RunIdConflict, StoreUnavailable
-from qmtl.web.gcpause import gc_paused
+from qmtl.engine.columns import ColumnRequest
 
 from .bodies import validation_error
 from .config import WorldServiceSettings
+from .digests import digest_matches, request_digest
 from .etags import if_match_allows
 from .events import WorldEvent, build_world_events, encode_world_event
 from .metrics import WorldServiceMetrics
@@ -55,7 +51,7 @@ from .store import runs as run_store
 from .store.allocations import StoredAllocation
 from .store.database import Database
 
-__all__ = ["ApplyOutcome", "ApplyService", "request_hash", "with_fields"]
+__all__ = ["ApplyOutcome", "ApplyService", "with_fields"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +63,6 @@ class ApplyOutcome:
     etag: str
     body: bytes
     replayed: bool
-
-
-def request_hash(request: MultiWorldRebalanceRequest) -> str:
-    """SHA-256 of the canonical JSON of the validated request, without ``run_id``.
-
-    Validation drops unknown fields and normalises numbers and the mode, so two bodies
-    that mean the same plan hash equally whatever their key order or spacing.
-    """
-    with gc_paused(len(request.positions) > OFFLOAD_POSITIONS):
-        return sha256_hex(request.model_dump(mode="json", exclude={"run_id"}))
 
 
 def with_fields(encoded_object: bytes, fields: Mapping[str, Any]) -> bytes:
@@ -105,9 +91,8 @@ class ApplyService:
         self.metrics = metrics
         self.on_commit = on_commit
 
-    async def apply(self, request: MultiWorldRebalanceRequest, *,
-                    if_match: str | None = None) -> ApplyOutcome:
-        """Check, plan and record ``request``; replay a stored run with the same body.
+    async def apply(self, body: ColumnRequest, *, if_match: str | None = None) -> ApplyOutcome:
+        """Check, plan and record ``body``; replay a stored run with the same request.
 
         Raises:
             RebalanceModeUnsupported, SchemaVersionRequired, OverlayConfigRequired,
@@ -116,24 +101,26 @@ class ApplyService:
             EtagMismatch: ``If-Match`` is stale, or the state changed while planning (412).
             StoreUnavailable: the store failed; nothing was written (503).
         """
+        request, book = body.request, body.book
         version = self.planning.check(request)
         run_id = request.run_id or str(uuid.uuid4())
-        if len(request.positions) > OFFLOAD_POSITIONS:
-            digest = await anyio.to_thread.run_sync(request_hash, request)
+        large = len(book) > OFFLOAD_POSITIONS
+        if large:
+            digest = await anyio.to_thread.run_sync(request_digest, request, book)
         else:
-            digest = request_hash(request)
-        if request.run_id is not None and len(request.positions) > OFFLOAD_POSITIONS:
+            digest = request_digest(request, book)
+        if request.run_id is not None and large:
             # Spare a large replay the planning; small ones are caught in the transaction.
             async with self.db.read("runs.read") as conn:
                 stored = await run_store.get_run(conn, run_id)
             if stored is not None:
-                return self._replay(stored, digest)
-        served = await self.planning.serve(request, version=version)
+                return await self._replay(stored, body, digest)
+        served = await self.planning.serve_columns(request, book, version=version)
         try:
             outcome = await self._record(served, run_id=run_id, digest=digest,
                                          if_match=if_match)
         except _Replay as replay:
-            return self._replay(replay.run, digest)
+            return await self._replay(replay.run, body, digest)
         except IntegrityError as exc:
             async with self.db.read("runs.read") as conn:
                 stored = await run_store.get_run(conn, run_id)
@@ -143,13 +130,21 @@ class ApplyService:
                 self.metrics.store_failed("apply")
                 raise StoreUnavailable(f"the store refused the apply: {exc.orig!r}",
                                        operation="apply") from exc
-            return self._replay(stored, digest)
+            return await self._replay(stored, body, digest)
         self.metrics.apply_answered(version=version, replayed=False)
         self.on_commit()
         return outcome
 
-    def _replay(self, stored: run_store.StoredRun, digest: str) -> ApplyOutcome:
-        if stored.request_hash != digest:
+    async def _replay(self, stored: run_store.StoredRun, body: ColumnRequest,
+                      digest: str) -> ApplyOutcome:
+        """The stored run when its digest is this request's (a run stored by an older
+        release holds the legacy digest: see :mod:`.digests`)."""
+        args = (stored.request_hash, digest, body.request, body.book)
+        if len(body) > OFFLOAD_POSITIONS and stored.request_hash != digest:
+            same = await anyio.to_thread.run_sync(digest_matches, *args)
+        else:
+            same = digest_matches(*args)
+        if not same:
             raise RunIdConflict(run_id=stored.run_id)
         logger.info("apply replayed from the store", extra={"run_id": stored.run_id})
         self.metrics.apply_answered(version=stored.schema_version, replayed=True)
@@ -159,7 +154,7 @@ class ApplyService:
     async def _record(self, served: ServedPlan, *, run_id: str, digest: str,
                       if_match: str | None) -> ApplyOutcome:
         request = served.request
-        assert served.body is not None  # serve(..., with_body=True)
+        assert served.body is not None  # serve_columns(..., with_body=True)
         events = build_world_events(served.body, version=served.version,
                                     compat_rebalance_v2=self.settings.compat_rebalance_v2,
                                     run_id=run_id)

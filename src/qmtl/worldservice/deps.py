@@ -17,7 +17,7 @@ from .arrow_bodies import ArrowPlanRequest
 from .bodies import parse_body
 from .config import WorldServiceSettings
 from .health import HealthService
-from .media import read_plan_body, read_request_body
+from .media import read_apply_body, read_plan_body, read_request_body
 from .metrics import WorldServiceMetrics
 from .planning import PlanningService
 from .reads import ReadService
@@ -26,6 +26,7 @@ from .store.database import Database
 
 __all__ = [
     "AllocationBody",
+    "ApplyBody",
     "IfMatch",
     "PlanBody",
     "RebalanceBody",
@@ -62,11 +63,12 @@ Runtime = Annotated[WorldServiceRuntime, Depends(get_runtime)]
 
 
 async def rebalance_body(request: Request, runtime: Runtime) -> MultiWorldRebalanceRequest:
-    """The validated apply body as wire models (JSON, or Arrow IPC: ``media``); 413 when it
-    holds more than ``max_positions``; 415 for another ``Content-Type``."""
+    """The validated body as wire models (JSON, or Arrow IPC: ``media``) for routes that
+    need position objects (explain); 413 when it holds more than ``max_positions``; 415 for
+    another ``Content-Type``."""
     body = await read_request_body(await request.body(), request.headers.get("content-type"),
                                    max_positions=runtime.settings.max_positions)
-    # Apply records wire models, so Arrow rows become models here.
+    # Explain reads wire models, so Arrow rows become models here.
     return body.full_request() if isinstance(body, ArrowPlanRequest) else body
 
 
@@ -78,6 +80,13 @@ async def plan_body(request: Request, runtime: Runtime
                                 max_positions=runtime.settings.max_positions)
 
 
+async def apply_body(request: Request, runtime: Runtime) -> ColumnRequest:
+    """The apply body with its positions in columns (JSON through the fast reader with the
+    pydantic fallback, or Arrow: ``media.read_apply_body``); 413 over ``max_positions``."""
+    return await read_apply_body(await request.body(), request.headers.get("content-type"),
+                                 max_positions=runtime.settings.max_positions)
+
+
 async def allocation_body(request: Request) -> AllocationUpsert:
     return await parse_body(await request.body(), AllocationUpsert)
 
@@ -85,5 +94,6 @@ async def allocation_body(request: Request) -> AllocationUpsert:
 RebalanceBody = Annotated[MultiWorldRebalanceRequest, Depends(rebalance_body)]
 PlanBody = Annotated[ColumnRequest | MultiWorldRebalanceRequest | ArrowPlanRequest,
                      Depends(plan_body)]
+ApplyBody = Annotated[ColumnRequest, Depends(apply_body)]
 AllocationBody = Annotated[AllocationUpsert, Depends(allocation_body)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]

@@ -18,14 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from qmtl.contracts import (
-    EVENT_TYPE_REBALANCING_PLANNED,
-    CloudEvent,
-    encode_event,
-    idempotency_key,
-)
+from qmtl.contracts import EVENT_TYPE_REBALANCING_PLANNED, idempotency_key
+from qmtl.contracts._types import check_identifier
+from qmtl.engine.columns import encode_document
 
-__all__ = ["WorldEvent", "alpha_slice", "build_world_events", "encode_world_event"]
+__all__ = ["WorldEvent", "alpha_slice", "build_world_events", "encode_world_event",
+           "event_time"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +98,29 @@ def build_world_events(body: Mapping[str, Any], *, version: int, compat_rebalanc
     return events
 
 
+def event_time(when: datetime) -> str:
+    """``when`` as pydantic serialises a ``datetime`` (ISO 8601, ``Z`` for UTC)."""
+    text = when.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def encode_world_event(event: WorldEvent, *, seq: int, source: str) -> str:
-    """The structured-mode CloudEvents JSON of ``event`` with its ``seq``."""
-    cloud_event = CloudEvent(
-        id=event.event_id,
-        source=source,
-        type=EVENT_TYPE_REBALANCING_PLANNED,
-        time=event.time,
-        data={**event.data, "seq": seq},
-    )
-    return encode_event(cloud_event).decode()
+    """The structured-mode CloudEvents JSON of ``event`` with its ``seq``.
+
+    The document ``encode_event(CloudEvent(...))`` gives — same keys in the same order,
+    same values (``tests/worldservice/test_event_encoding.py``) — built as a dict and
+    encoded by orjson: no model per event, and the plan inside is not validated a second
+    time (it is the served response's, already checked when it was rendered).
+
+    Raises:
+        ValueError: ``source`` is not an identifier (the CloudEvent model refused it too).
+    """
+    return encode_document({
+        "specversion": "1.0",
+        "id": event.event_id,
+        "source": check_identifier(source),
+        "type": EVENT_TYPE_REBALANCING_PLANNED,
+        "time": event_time(event.time),
+        "datacontenttype": "application/json",
+        "data": {**event.data, "seq": seq},
+    }).decode()

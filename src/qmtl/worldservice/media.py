@@ -21,11 +21,13 @@ from qmtl.engine.columns import ColumnRequest
 
 from .arrow_bodies import ArrowPlanRequest, parse_arrow_body
 from .bodies import parse_body, parse_plan_body
+from .planning import as_columns
 
 __all__ = [
     "BodyFormat",
     "body_format",
     "check_position_limit",
+    "read_apply_body",
     "read_plan_body",
     "read_request_body",
     "wants_arrow",
@@ -109,3 +111,17 @@ async def read_plan_body(
     check_position_limit(len(body) if isinstance(body, ColumnRequest) else len(body.positions),
                          max_positions)
     return body
+
+
+async def read_apply_body(
+    raw: bytes, content_type: str | None, *, max_positions: int
+) -> ColumnRequest:
+    """As :func:`read_plan_body`, always with the positions in columns: apply plans, hashes
+    and records from the book whichever way the body came (fast reader, pydantic fallback,
+    Arrow)."""
+    body = await read_plan_body(raw, content_type, max_positions=max_positions)
+    if isinstance(body, ColumnRequest):
+        return body
+    if isinstance(body, ArrowPlanRequest):
+        return ColumnRequest(request=body.request, book=body.book)
+    return await as_columns(body)

@@ -48,6 +48,8 @@ __all__ = [
     "OFFLOAD_POSITIONS",
     "PlanningService",
     "ServedPlan",
+    "as_columns",
+    "compute_body_columns",
     "compute_plan",
     "compute_plan_columns",
     "plan_body",
@@ -138,9 +140,22 @@ def compute_plan_columns(request: MultiWorldRebalanceRequest, book: PositionBook
     Raises:
         The errors of :func:`served_response`.
     """
+    return compute_body_columns(request, book, version=version,
+                                periods_per_year=periods_per_year, with_body=False)[1]
+
+
+def compute_body_columns(request: MultiWorldRebalanceRequest, book: PositionBook, *,
+                         version: int, periods_per_year: float,
+                         with_body: bool = True) -> tuple[dict[str, Any] | None, bytes]:
+    """:func:`plan_body` (only when ``with_body``: apply builds its events from it) and its
+    JSON bytes; the cyclic GC is paused for large plans.
+
+    Raises:
+        The errors of :func:`served_response`.
+    """
     with gc_paused(len(book) > OFFLOAD_POSITIONS):
-        return columns.encode_document(plan_body(request, book, version=version,
-                                                 periods_per_year=periods_per_year))
+        body = plan_body(request, book, version=version, periods_per_year=periods_per_year)
+        return (body if with_body else None), columns.encode_document(body)
 
 
 def served_response(request: MultiWorldRebalanceRequest, *, version: int,
@@ -183,10 +198,25 @@ def compute_plan(request: MultiWorldRebalanceRequest, *, version: int,
     Raises:
         The errors of :func:`served_response`.
     """
+    return compute_body_columns(request, _book_of(request), version=version,
+                                periods_per_year=periods_per_year, with_body=with_body)
+
+
+def _book_of(request: MultiWorldRebalanceRequest) -> PositionBook:
     with gc_paused(len(request.positions) > OFFLOAD_POSITIONS):
-        book = PositionBook.from_positions(request.positions)
-        body = plan_body(request, book, version=version, periods_per_year=periods_per_year)
-        return (body if with_body else None), columns.encode_document(body)
+        return PositionBook.from_positions(request.positions)
+
+
+async def as_columns(request: MultiWorldRebalanceRequest) -> columns.ColumnRequest:
+    """``request`` with its positions moved into a book (``request.positions`` then
+    empty), in a worker thread when large: bodies the fast reader declined and pydantic
+    accepted take the columnar path from here on."""
+    if len(request.positions) > OFFLOAD_POSITIONS:
+        book = await anyio.to_thread.run_sync(_book_of, request)
+    else:
+        book = _book_of(request)
+    return columns.ColumnRequest(request=request.model_copy(update={"positions": []}),
+                                 book=book)
 
 
 class PlanningService:
@@ -236,52 +266,39 @@ class PlanningService:
 
     async def plan(self, request: MultiWorldRebalanceRequest, *,
                    book: PositionBook | None = None) -> ServedPlan:
-        """``POST /rebalancing/plan``: :meth:`check`, then :meth:`serve` (JSON only).
+        """``POST /rebalancing/plan``: :meth:`check`, then :meth:`serve_columns` (JSON only).
 
-        ``book``: the positions in columns (``request.positions`` is then empty), planned
-        and rendered without a model per position or delta.
+        ``book``: the positions in columns (``request.positions`` is then empty); without
+        it the positions objects (the pydantic fallback's) are put in a book first.
         """
         version = self.check(request)
         if book is None:
-            return await self.serve(request, version=version, with_body=False)
-        effective, etag = await self.effective_request(request)
-        started = time.perf_counter()
-        if len(book) > OFFLOAD_POSITIONS:
-            encoded = await anyio.to_thread.run_sync(self._compute_columns, effective, book,
-                                                     version)
-        else:
-            encoded = self._compute_columns(effective, book, version)
-        self.metrics.plan_served(version=version, mode=effective.mode.value,
-                                 seconds=time.perf_counter() - started)
-        return ServedPlan(version=version, request=effective, body=None, encoded=encoded,
-                          state_etag=etag)
+            split = await as_columns(request)
+            request, book = split.request, split.book
+        return await self.serve_columns(request, book, version=version, with_body=False)
 
-    def _compute_columns(self, request: MultiWorldRebalanceRequest, book: PositionBook,
-                         version: int) -> bytes:
-        return compute_plan_columns(request, book, version=version,
-                                    periods_per_year=self.settings.periods_per_year)
-
-    async def serve(self, request: MultiWorldRebalanceRequest, *, version: int,
-                    with_body: bool = True) -> ServedPlan:
-        """Plan ``request`` (already checked) at ``version``.
+    async def serve_columns(self, request: MultiWorldRebalanceRequest, book: PositionBook, *,
+                            version: int, with_body: bool = True) -> ServedPlan:
+        """Plan ``request`` (already checked; its positions are ``book``) at ``version``,
+        without a model per position or delta.
 
         Raises:
             StoreUnavailable: the "before" had to be read and the store is down.
         """
         effective, etag = await self.effective_request(request)
         started = time.perf_counter()
-        if len(effective.positions) > OFFLOAD_POSITIONS:
-            body, encoded = await anyio.to_thread.run_sync(self._compute, effective, version,
-                                                           with_body)
+        if len(book) > OFFLOAD_POSITIONS:
+            body, encoded = await anyio.to_thread.run_sync(self._compute_columns, effective,
+                                                           book, version, with_body)
         else:
-            body, encoded = self._compute(effective, version, with_body)
+            body, encoded = self._compute_columns(effective, book, version, with_body)
         self.metrics.plan_served(version=version, mode=effective.mode.value,
                                  seconds=time.perf_counter() - started)
         return ServedPlan(version=version, request=effective, body=body, encoded=encoded,
                           state_etag=etag)
 
-    def _compute(self, request: MultiWorldRebalanceRequest, version: int,
-                 with_body: bool) -> tuple[dict[str, Any] | None, bytes]:
-        return compute_plan(request, version=version,
-                            periods_per_year=self.settings.periods_per_year,
-                            with_body=with_body)
+    def _compute_columns(self, request: MultiWorldRebalanceRequest, book: PositionBook,
+                         version: int, with_body: bool) -> tuple[dict[str, Any] | None, bytes]:
+        return compute_body_columns(request, book, version=version,
+                                    periods_per_year=self.settings.periods_per_year,
+                                    with_body=with_body)

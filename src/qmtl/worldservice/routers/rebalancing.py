@@ -26,7 +26,7 @@ from qmtl.web.errors import error_responses
 from qmtl.web.openapi import json_body
 
 from ..arrow_bodies import ArrowPlanRequest
-from ..deps import IfMatch, PlanBody, RebalanceBody, Runtime
+from ..deps import ApplyBody, IfMatch, PlanBody, Runtime
 from ..etags import etag_header
 from ..media import wants_arrow
 from ._arrow import arrow_plan
@@ -73,7 +73,7 @@ async def plan(body: PlanBody, runtime: Runtime,
                                                   InputNotStorable)},
     openapi_extra=json_body(MultiWorldRebalanceRequest),
 )
-async def apply(body: RebalanceBody, runtime: Runtime, if_match: IfMatch = None) -> Response:
+async def apply(body: ApplyBody, runtime: Runtime, if_match: IfMatch = None) -> Response:
     outcome = await runtime.applier.apply(body, if_match=if_match)
     headers = {"ETag": etag_header(outcome.etag)}
     if outcome.replayed:
