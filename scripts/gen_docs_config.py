@@ -72,6 +72,13 @@ EFFECTS: dict[str, str] = {
     "worldservice.server.store_timeout": (
         "Seconds: SQLite lock wait; PostgreSQL connect and command timeout. A store that does "
         "not answer in time gives 503 `E_STORE_UNAVAILABLE`."),
+    "worldservice.server.legacy_request_digest": (
+        "Store the request digest of the releases before the columnar apply (slower to "
+        "compute: ~0.25 s at 100,000 positions) instead of the columnar one. Set it while "
+        "replicas of an older release share the store (a rolling upgrade), so that a replayed "
+        "apply landing on an old replica is recognised instead of 409 `E_RUN_ID_CONFLICT`; "
+        "turn it off once every replica is upgraded. Runs stored either way replay on the new "
+        "release."),
     "worldservice.server.relay.poll_interval": (
         "Seconds between outbox polls for rows written by other replicas or left over from a "
         "restart (an apply in the same process wakes the relay at once)."),

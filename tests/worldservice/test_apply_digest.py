@@ -290,3 +290,30 @@ async def test_new_runs_store_the_columnar_digest(sqlite_dsn: str) -> None:
     finally:
         await db.dispose()
     assert stored == digest_of(document)
+
+
+async def test_during_a_rolling_upgrade_the_legacy_digest_is_stored(sqlite_dsn: str) -> None:
+    # worldservice.server.legacy_request_digest: a replica of the previous release, sharing
+    # the store, compares its own old request_hash with what is stored, so a replay that
+    # lands on it must find the old digest (else it would answer 409 to the same body).
+    document = body(run_id="upgrade-run")
+    settings = make_settings(sqlite_dsn, legacy_request_digest=True)
+    async with running(settings) as ws:
+        first = await ws.client.post("/rebalancing/apply", json=document)
+        replay = await ws.client.post("/rebalancing/apply", json=document)
+    assert first.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+    db = Database.create(normalize_dsn(sqlite_dsn))
+    try:
+        async with db.read("test.digest") as conn:
+            stored = (await conn.execute(sa.text(
+                "SELECT request_hash FROM runs WHERE run_id = 'upgrade-run'"))).scalar_one()
+    finally:
+        await db.dispose()
+    assert stored == old_request_hash(MultiWorldRebalanceRequest.model_validate(document))
+    # After the upgrade (flag off) the run still replays, and a changed body is a conflict.
+    async with running(make_settings(sqlite_dsn)) as ws:
+        again = await ws.client.post("/rebalancing/apply", json=document)
+        other = await ws.client.post("/rebalancing/apply",
+                                     json=dict(document, total_equity=5.0))
+    assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
+    assert other.status_code == 409

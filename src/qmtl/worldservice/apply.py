@@ -40,7 +40,7 @@ from qmtl.engine.columns import ColumnRequest
 
 from .bodies import validation_error
 from .config import WorldServiceSettings
-from .digests import digest_matches, request_digest
+from .digests import digest_matches, legacy_digest, request_digest
 from .etags import if_match_allows
 from .events import WorldEvent, build_world_events, encode_world_event
 from .metrics import WorldServiceMetrics
@@ -105,10 +105,11 @@ class ApplyService:
         version = self.planning.check(request)
         run_id = request.run_id or str(uuid.uuid4())
         large = len(book) > OFFLOAD_POSITIONS
+        digest_of = legacy_digest if self.settings.legacy_request_digest else request_digest
         if large:
-            digest = await anyio.to_thread.run_sync(request_digest, request, book)
+            digest = await anyio.to_thread.run_sync(digest_of, request, book)
         else:
-            digest = request_digest(request, book)
+            digest = digest_of(request, book)
         if request.run_id is not None and large:
             # Spare a large replay the planning; small ones are caught in the transaction.
             async with self.db.read("runs.read") as conn:

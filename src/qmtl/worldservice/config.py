@@ -113,6 +113,9 @@ class WorldServiceSettings(_Section):
     source: str = Field(default_factory=lambda: DEFAULT_SOURCE, min_length=1)
     store_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     relay: RelaySettings = Field(default_factory=RelaySettings)
+    legacy_request_digest: bool = False
+    """Store the pre-columnar request digest (slower) so that replicas of an older release
+    sharing the store still recognise a replayed apply: set during a rolling upgrade."""
 
     @field_validator("dsn")
     @classmethod
