@@ -16,6 +16,7 @@ from .errors import ConfigError, SchemaVersionRequired
 
 __all__ = [
     "LATEST_SCHEMA_VERSION",
+    "SERVED_VERSION_HEADER",
     "V2_ONLY_RESPONSE_KEYS",
     "best_common_version",
     "check_version_config",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 LATEST_SCHEMA_VERSION = 2
+SERVED_VERSION_HEADER = "Qmtl-Schema-Version"
+"""Response header of a plan/apply JSON answer rendered by our WorldService: the served
+version. The gateway relays such an answer while it arrives and checks it at the end."""
 V2_ONLY_RESPONSE_KEYS: frozenset[str] = frozenset({"alpha_metrics", "rebalance_intent"})
 
 

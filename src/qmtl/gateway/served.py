@@ -26,6 +26,7 @@ from qmtl.contracts import (
     parse_alpha_metrics,
 )
 from qmtl.contracts.errors import QmtlError
+from qmtl.web.gcpause import gc_paused
 
 __all__ = ["ServedResponse", "WorldServiceBadResponse", "parse_served_response",
            "relayable_as_is"]
@@ -126,7 +127,10 @@ _ENVELOPE = msgspec.json.Decoder(_Envelope)
 
 def _envelope_unchanged(raw: bytes) -> bool:
     try:
-        _ENVELOPE.decode(raw)
+        # Thousands of small dicts at once: without the pause they trigger collections of
+        # the gateway's whole heap.
+        with gc_paused():
+            _ENVELOPE.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return False
     return True

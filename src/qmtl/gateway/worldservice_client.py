@@ -39,6 +39,7 @@ from qmtl.contracts.errors import (
     WorldServiceUnavailable,
 )
 
+from .answers import announced_version, relay_chunks
 from .breaker import BreakerState, CircuitBreaker, CircuitOpen
 from .config import GatewaySettings
 from .metrics import GatewayMetrics
@@ -116,11 +117,13 @@ class PlanResult:
 
 @dataclass(frozen=True, slots=True)
 class RelayedPlan:
-    """A plan/apply answer as the proxy relays it: wire JSON at the served version."""
+    """A plan/apply answer as the proxy relays it: wire JSON at the served version, whole
+    (``content``) or arriving (``chunks``, see ``answers``)."""
 
     content: bytes
     served_version: int
     headers: dict[str, str] = field(default_factory=dict)
+    chunks: AsyncIterator[bytes] | None = None
 
 
 def _int_list(value: Any) -> tuple[int, ...] | None:
@@ -211,7 +214,8 @@ class WorldServiceClient:
     async def _request(self, route: str, method: str, path: str, *,
                        content: bytes | AsyncIterator[bytes] | None = None,
                        headers: dict[str, str] | None = None,
-                       timeout: httpx.Timeout | None = None) -> httpx.Response:
+                       timeout: httpx.Timeout | None = None,
+                       stream: bool = False) -> httpx.Response:
         try:
             self.breaker.admit()
         except CircuitOpen as exc:
@@ -221,9 +225,11 @@ class WorldServiceClient:
                 retry_after_seconds=round(exc.retry_after, 3),
             ) from exc
         try:
-            response = await self._http.request(
+            built = self._http.build_request(
                 method, path, content=content, headers=headers,
                 timeout=timeout if timeout is not None else self._http.timeout)
+            # stream: headers only; the caller reads or relays the body (``answers``)
+            response = await self._http.send(built, stream=stream)
         except httpx.PoolTimeout as exc:
             # Every pooled connection is busy: the gateway's own load, nothing the
             # WorldService did, so the breaker does not count it.
@@ -343,16 +349,26 @@ class WorldServiceClient:
         are when its top level shows a well-versioned document (``served.relayable_as_is``),
         else validated and re-rendered as :meth:`post_rebalance_plan` does."""
         headers = {"if-match": if_match} if if_match else {}
-        response, sent, fell_back = await self._exchange(route, request, headers=headers)
+        response, sent, fell_back = await self._exchange(route, request, headers=headers,
+                                                         stream_answer=True)
         apply = route == "apply"
+        passthrough = self._passthrough(response)
+        if not response.is_stream_consumed:  # announced by our WorldService (``answers``)
+            announced = announced_version(response, sent=sent)
+            assert announced is not None
+            if "content-length" in response.headers:
+                passthrough["content-length"] = response.headers["content-length"]
+            chunks = relay_chunks(response, apply=apply, announced=announced, on_served=lambda
+                                  served: self._observe(served, sent=sent, fell_back=fell_back))
+            return RelayedPlan(content=b"", served_version=announced, headers=passthrough,
+                               chunks=chunks)
         served = relayable_as_is(response.content, apply=apply)
         if served is None:
             _, content, served = parse_served_response(response.content, apply=apply)
         else:
             content = response.content
         self._observe(served, sent=sent, fell_back=fell_back)
-        return RelayedPlan(content=content, served_version=served,
-                           headers=self._passthrough(response))
+        return RelayedPlan(content=content, served_version=served, headers=passthrough)
 
     def _observe(self, served: int, *, sent: int, fell_back: bool) -> None:
         if not fell_back and sent == self.settings.rebalance_schema_version:
@@ -372,9 +388,12 @@ class WorldServiceClient:
                           fell_back=fell_back, headers=self._passthrough(response))
 
     async def _exchange(self, route: str, body: OutgoingRequest | StreamedBody, *,
-                        headers: dict[str, str]) -> tuple[httpx.Response, int, bool]:
+                        headers: dict[str, str], stream_answer: bool = False,
+                        ) -> tuple[httpx.Response, int, bool]:
         """Send at the negotiated version (one v1 retry on a version refusal); a large body
-        still arriving is streamed when the version allows it (``upload``).
+        still arriving is streamed when the version allows it (``upload``). With
+        ``stream_answer``, an answer our WorldService announces (``answers``) is returned
+        unread; every other answer is read.
 
         Raises:
             The upstream error of a 4xx/5xx answer (``upstream_error``).
@@ -391,7 +410,8 @@ class WorldServiceClient:
                                                     configured=configured), served=known)
 
         async def send(content: bytes | AsyncIterator[bytes]) -> httpx.Response:
-            return await self._request(route, "POST", path, headers=headers, content=content)
+            return await self._request(route, "POST", path, headers=headers, content=content,
+                                       stream=stream_answer and not legacy)
 
         if (isinstance(body, StreamedBody) and self._streams(known, legacy=legacy)
                 and self.stream_slots.take()):
@@ -405,6 +425,10 @@ class WorldServiceClient:
             request = await body.read() if isinstance(body, StreamedBody) else body
             sent = version(request)
             response = await send(request.encode(sent, legacy=legacy))
+        if not response.is_stream_consumed and (
+                known is None or announced_version(response, sent=sent) is None):
+            await response.aread()
+            await response.aclose()
         fell_back = False
         if sent > 1 and response.status_code in (400, 422):
             detail = error_detail(response.content)

@@ -63,6 +63,7 @@ class ApplyOutcome:
     etag: str
     body: bytes
     replayed: bool
+    version: int
 
 
 def with_fields(encoded_object: bytes, fields: Mapping[str, Any]) -> bytes:
@@ -150,6 +151,7 @@ class ApplyService:
         logger.info("apply replayed from the store", extra={"run_id": stored.run_id})
         self.metrics.apply_answered(version=stored.schema_version, replayed=True)
         return ApplyOutcome(run_id=stored.run_id, etag=stored.etag,
+                            version=stored.schema_version,
                             body=stored.response.encode(), replayed=True)
 
     async def _record(self, served: ServedPlan, *, run_id: str, digest: str,
@@ -205,7 +207,8 @@ class ApplyService:
         logger.info("applied run %s: %d world(s), schema v%d", run_id, len(events),
                     served.version,
                     extra={"run_id": run_id, "worlds": [e.world_id for e in events]})
-        return ApplyOutcome(run_id=run_id, etag=etag, body=body, replayed=False)
+        return ApplyOutcome(run_id=run_id, etag=etag, body=body, replayed=False,
+                            version=served.version)
 
 
 def _after_state(state: Mapping[str, StoredAllocation], served: ServedPlan, *, run_id: str,

@@ -26,7 +26,9 @@ async def parse_body(raw: bytes, model: type[M]) -> M:
     return await parse_json(raw, model.model_validate_json)
 
 
-def _decode_large(raw: bytes) -> ColumnRequest | None:
+def _decode(raw: bytes) -> ColumnRequest | None:
+    # Paused whatever the size, as for planning: a body just under the offload size still
+    # creates some 10^5 objects at once (see ``qmtl.web.gcpause``).
     with gc_paused():
         return decode_request(raw)
 
@@ -40,9 +42,9 @@ async def parse_plan_body(raw: bytes) -> ColumnRequest | MultiWorldRebalanceRequ
         RequestValidationError: invalid JSON or invalid fields (422 list form).
     """
     if len(raw) > OFFLOAD_BYTES:
-        fast = await anyio.to_thread.run_sync(_decode_large, raw)
+        fast = await anyio.to_thread.run_sync(_decode, raw)
     else:
-        fast = decode_request(raw)
+        fast = _decode(raw)
     if fast is not None:
         return fast
     return await parse_body(raw, MultiWorldRebalanceRequest)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from qmtl.contracts import (
+    SERVED_VERSION_HEADER,
     ApplyResponse,
     ExecuteResponse,
     MultiWorldRebalanceResponse,
@@ -36,6 +37,9 @@ _UPSTREAM = (
 
 def _proxied(result: PlanResult | RelayedPlan) -> Response:
     headers = {name.title(): value for name, value in result.headers.items()}
+    headers[SERVED_VERSION_HEADER] = str(result.served_version)
+    if isinstance(result, RelayedPlan) and result.chunks is not None:
+        return StreamingResponse(result.chunks, media_type="application/json", headers=headers)
     return Response(result.content, media_type="application/json", headers=headers)
 
 

@@ -6,7 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from qmtl.contracts import ApplyResponse, MultiWorldRebalanceRequest, MultiWorldRebalanceResponse
+from qmtl.contracts import (
+    SERVED_VERSION_HEADER,
+    ApplyResponse,
+    MultiWorldRebalanceRequest,
+    MultiWorldRebalanceResponse,
+)
 from qmtl.contracts.errors import (
     EtagMismatch,
     InputNotStorable,
@@ -59,7 +64,7 @@ async def plan(body: PlanBody, runtime: Runtime,
         served = await runtime.planning.plan(body.request, book=body.book)
     else:
         served = await runtime.planning.plan(body)
-    return json_response(served.encoded)
+    return json_response(served.encoded, headers={SERVED_VERSION_HEADER: str(served.version)})
 
 
 @router.post(
@@ -75,7 +80,7 @@ async def plan(body: PlanBody, runtime: Runtime,
 )
 async def apply(body: ApplyBody, runtime: Runtime, if_match: IfMatch = None) -> Response:
     outcome = await runtime.applier.apply(body, if_match=if_match)
-    headers = {"ETag": etag_header(outcome.etag)}
+    headers = {"ETag": etag_header(outcome.etag), SERVED_VERSION_HEADER: str(outcome.version)}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(outcome.body, headers=headers)
