@@ -188,7 +188,7 @@ def main() -> None:
         print(machine_line())
         decoders(args.decoders)
         return
-    plan = [(10_000, 21), (100_000, 9)] + ([] if args.quick else [(1_000_000, 5)])
+    plan = [(10_000, 21), (100_000, 15)] + ([] if args.quick else [(1_000_000, 5)])
     print(machine_line())
     rows = []
     sizes = []
