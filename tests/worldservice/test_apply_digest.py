@@ -277,19 +277,23 @@ async def test_a_run_stored_with_the_legacy_digest_still_replays(
     assert (await table_counts(sqlite_dsn))["runs"] == 1
 
 
+async def stored_digest(dsn: str, run_id: str) -> str:
+    db = Database.create(normalize_dsn(dsn))
+    try:
+        async with db.read("test.digest") as conn:
+            return str((await conn.execute(sa.text(
+                "SELECT request_hash FROM runs WHERE run_id = :run_id"),
+                {"run_id": run_id})).scalar_one())
+    finally:
+        await db.dispose()
+
+
 async def test_new_runs_store_the_columnar_digest(sqlite_dsn: str) -> None:
     document = body(run_id="new-run")
     async with running(make_settings(sqlite_dsn)) as ws:
         response = await ws.client.post("/rebalancing/apply", json=document)
     assert response.status_code == 200
-    db = Database.create(normalize_dsn(sqlite_dsn))
-    try:
-        async with db.read("test.digest") as conn:
-            stored = (await conn.execute(sa.text(
-                "SELECT request_hash FROM runs WHERE run_id = 'new-run'"))).scalar_one()
-    finally:
-        await db.dispose()
-    assert stored == digest_of(document)
+    assert await stored_digest(sqlite_dsn, "new-run") == digest_of(document)
 
 
 async def test_during_a_rolling_upgrade_the_legacy_digest_is_stored(sqlite_dsn: str) -> None:
@@ -302,14 +306,8 @@ async def test_during_a_rolling_upgrade_the_legacy_digest_is_stored(sqlite_dsn: 
         first = await ws.client.post("/rebalancing/apply", json=document)
         replay = await ws.client.post("/rebalancing/apply", json=document)
     assert first.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
-    db = Database.create(normalize_dsn(sqlite_dsn))
-    try:
-        async with db.read("test.digest") as conn:
-            stored = (await conn.execute(sa.text(
-                "SELECT request_hash FROM runs WHERE run_id = 'upgrade-run'"))).scalar_one()
-    finally:
-        await db.dispose()
-    assert stored == old_request_hash(MultiWorldRebalanceRequest.model_validate(document))
+    assert await stored_digest(sqlite_dsn, "upgrade-run") == old_request_hash(
+        MultiWorldRebalanceRequest.model_validate(document))
     # After the upgrade (flag off) the run still replays, and a changed body is a conflict.
     async with running(make_settings(sqlite_dsn)) as ws:
         again = await ws.client.post("/rebalancing/apply", json=document)
