@@ -35,7 +35,8 @@ from .negotiation import choose_version, error_detail, preferred_version
 from .outgoing import OutgoingRequest, RequestEnvelope
 from .served import WorldServiceBadResponse, parse_served_response
 from .upload import StreamedBody, read_proxy_body
-from .worldservice_client import PASSTHROUGH_HEADERS, WorldServiceClient, upstream_error
+from .upstream import upstream_error
+from .worldservice_client import PASSTHROUGH_HEADERS, WorldServiceClient
 
 __all__ = ["ArrowBody", "PlanProxyBody", "parse_plan_body", "proxy_arrow"]
 

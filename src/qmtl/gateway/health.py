@@ -20,7 +20,8 @@ from qmtl.controlbus import ControlBus
 from qmtl.gateway.commitlog import CommitLog
 
 from .config import GatewaySettings
-from .worldservice_client import WorldServiceClient, WorldServiceProbe
+from .probe import WorldServiceProbe
+from .worldservice_client import WorldServiceClient
 
 __all__ = ["build_health", "worldservice_component"]
 

@@ -25,16 +25,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
 from qmtl.contracts import MultiWorldRebalanceResponse, best_common_version
 from qmtl.contracts.errors import (
-    QmtlError,
     UpstreamError,
-    WorldServiceError,
     WorldServiceTimeout,
     WorldServiceUnavailable,
 )
@@ -45,11 +42,12 @@ from .config import GatewaySettings
 from .metrics import GatewayMetrics
 from .negotiation import choose_version, error_detail, is_version_refusal, preferred_version
 from .outgoing import OutgoingRequest
+from .probe import WorldServiceProbe, probe_from_health
 from .served import parse_served_response, relayable_as_is
 from .upload import StreamedBody, StreamSlots, send_streamed
+from .upstream import BREAKER_FAILURE_STATUSES, upstream_error
 
-__all__ = ["BREAKER_FAILURE_STATUSES", "PASSTHROUGH_HEADERS", "PlanResult", "RelayedPlan",
-           "WorldServiceClient", "WorldServiceProbe", "upstream_error"]
+__all__ = ["PASSTHROUGH_HEADERS", "PlanResult", "RelayedPlan", "WorldServiceClient"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,49 +56,6 @@ PROBE_READ_TIMEOUT = 5.0
 
 PASSTHROUGH_HEADERS = ("idempotent-replayed", "etag")
 """WorldService response headers the gateway relays to its caller."""
-
-BREAKER_FAILURE_STATUSES = frozenset({502, 503, 504})
-"""WorldService answers that count against the circuit breaker (it, or what is in front of
-it, is unwell); every other answer proves it is up."""
-
-_RELAYED_SERVER_STATUSES = frozenset({501, *BREAKER_FAILURE_STATUSES})
-
-
-def upstream_error(status: int, detail: Any) -> QmtlError:
-    """The error for a WorldService answer ``status`` >= 400 with ``detail``.
-
-    4xx, 501 and 502/503/504 are relayed with their status and detail; a 500 (or any
-    other 5xx) becomes 502 ``E_WORLDSERVICE_ERROR`` carrying both, so the caller never
-    sees a bare 500 from the gateway.
-    """
-    if status >= 500 and status not in _RELAYED_SERVER_STATUSES:
-        message = detail.get("message") if isinstance(detail, dict) else None
-        if not isinstance(message, str):
-            message = detail if isinstance(detail, str) else None
-        reason = f": {message[:500]}" if message else ""
-        return WorldServiceError(f"the WorldService failed with HTTP {status}{reason}",
-                                 upstream_status=status, upstream=detail)
-    return UpstreamError(status, detail)
-
-
-@dataclass(frozen=True, slots=True)
-class WorldServiceProbe:
-    """What the last ``GET /health`` of the WorldService said (immutable; replaced whole).
-
-    ``schema_versions`` is ``None`` while unknown (never probed, unreachable, or a legacy
-    WorldService whose health does not list them). ``legacy`` is set when the WorldService
-    predates capability reporting: its ``/health`` answered 404 (the original platform has
-    none) or answered without ``schema_versions``.
-    """
-
-    status: str = "unknown"
-    detail: str | None = None
-    schema_versions: tuple[int, ...] | None = None
-    legacy: bool = False
-    alpha_metrics_required: bool | None = None
-    compat_rebalance_v2: bool | None = None
-    checked_at: float | None = None
-
 
 @dataclass(frozen=True, slots=True)
 class PlanResult:
@@ -124,45 +79,6 @@ class RelayedPlan:
     served_version: int
     headers: dict[str, str] = field(default_factory=dict)
     chunks: AsyncIterator[bytes] | None = None
-
-
-def _int_list(value: Any) -> tuple[int, ...] | None:
-    if not isinstance(value, list) or not value:
-        return None
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
-        return None
-    return tuple(sorted(set(value)))
-
-
-LEGACY_DETAIL = ("legacy WorldService: GET /health answered 404, so its schema versions are "
-                 "unknown; the effective version is learned from its answers")
-
-
-def _probe_from_health(status_code: int, body: Any) -> WorldServiceProbe:
-    now = time.time()
-    if status_code == 404:
-        # The original WorldService has no /health; its routes still work. Whether they do
-        # is known from the plan/apply answers (see WorldServiceClient.routes_missing).
-        return WorldServiceProbe(status="ok", detail=LEGACY_DETAIL, legacy=True, checked_at=now)
-    if not isinstance(body, dict):
-        return WorldServiceProbe(status="degraded" if status_code >= 400 else "ok",
-                                 detail=f"/health answered HTTP {status_code} without JSON",
-                                 checked_at=now)
-    versions = _int_list(body.get("schema_versions"))
-    required = body.get("alpha_metrics_required")
-    compat = body.get("compat_rebalance_v2")
-    ws_status = body.get("status")
-    status = "ok" if status_code < 400 and ws_status in (None, "ok") else "degraded"
-    legacy = status_code < 400 and versions is None
-    detail = None if status == "ok" else f"worldservice reports status={ws_status!r}"
-    if legacy and status == "ok":
-        detail = "legacy WorldService: its /health lists no schema_versions"
-    return WorldServiceProbe(
-        status=status, detail=detail, schema_versions=versions,
-        legacy=legacy,
-        alpha_metrics_required=required if isinstance(required, bool) else None,
-        compat_rebalance_v2=compat if isinstance(compat, bool) else None, checked_at=now,
-    )
 
 
 class WorldServiceClient:
@@ -302,7 +218,7 @@ class WorldServiceClient:
             body = response.json()
         except ValueError:
             body = None
-        self.probe = _probe_from_health(response.status_code, body)
+        self.probe = probe_from_health(response.status_code, body)
         if self.probe.schema_versions is not None:
             self._learned_v1_only = False
         return self.probe
