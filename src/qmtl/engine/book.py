@@ -228,11 +228,45 @@ class PositionBook:
         )
 
     @classmethod
+    def from_id_codes(
+        cls,
+        *,
+        worlds: Sequence[str],
+        world: NDArray[np.integer],
+        strategies: Sequence[str],
+        strategy: NDArray[np.integer],
+        venues: Sequence[str | None],
+        venue: NDArray[np.integer],
+        symbols: Sequence[str],
+        symbol: NDArray[np.integer],
+        qty: FloatArray,
+        mark: FloatArray,
+    ) -> PositionBook:
+        """A read-only book from codes into distinct (possibly unsorted) categories, one
+        code per position and id column — what every reader of positions produces.
+
+        ``venues`` may contain ``None`` (no venue). Netting keys are the (venue, symbol)
+        pairs that occur, found by grouping ``venue * len(symbols) + symbol`` — O(n)
+        integer work, no per-position tuple — plus sorting the categories. Values must
+        already be valid (finite qty, mark > 0).
+        """
+        n_symbols = max(len(symbols), 1)
+        pairs = group(
+            np.asarray(venue, dtype=np.int64) * n_symbols + np.asarray(symbol, dtype=np.int64),
+            size=max(len(venues), 1) * n_symbols,
+        )
+        keys: list[Key] = [
+            (venues[code // n_symbols], symbols[code % n_symbols]) for code in pairs.ids.tolist()
+        ]
+        book = cls.from_codes(worlds=worlds, strategies=strategies, keys=keys, world=world,
+                              strategy=strategy, key=pairs.inverse, qty=qty, mark=mark)
+        for array in (book.world, book.strategy, book.key, book.qty, book.mark):
+            array.flags.writeable = False
+        return book
+
+    @classmethod
     def from_positions(cls, positions: Sequence[PositionSlice]) -> PositionBook:
         """Factorise wire positions with dicts (O(n) lookups + sorting the categories).
-
-        Venue and symbol are factorised separately and combined as integer codes, so no
-        per-position tuple is built.
 
         :param positions: validated ``PositionSlice`` objects.
         :returns: a book whose position ``i`` is ``positions[i]``; its arrays are read-only.
@@ -242,25 +276,12 @@ class PositionBook:
         strategies, strategy = _factorise([p.strategy_id for p in positions], sort_key=_identity)
         venues, venue = _factorise([p.venue for p in positions], sort_key=_venue_order)
         symbols, symbol = _factorise([p.symbol for p in positions], sort_key=_identity)
-        # (venue rank, symbol rank) orders exactly like key_order.
-        pairs = group(venue * max(len(symbols), 1) + symbol, size=len(venues) * len(symbols))
-        keys = tuple(
-            (venues[code // len(symbols)], symbols[code % len(symbols)])
-            for code in pairs.ids.tolist()
-        )
-        book = cls(
-            worlds=tuple(worlds),
-            strategies=tuple(strategies),
-            keys=keys,
-            world=world,
-            strategy=strategy,
-            key=pairs.inverse,
+        return cls.from_id_codes(
+            worlds=worlds, world=world, strategies=strategies, strategy=strategy,
+            venues=venues, venue=venue, symbols=symbols, symbol=symbol,
             qty=np.fromiter((p.qty for p in positions), dtype=np.float64, count=count),
             mark=np.fromiter((p.mark for p in positions), dtype=np.float64, count=count),
         )
-        for array in (book.world, book.strategy, book.key, book.qty, book.mark):
-            array.flags.writeable = False
-        return book
 
     def select(
         self, *, world_id: str | None = None, strategy_id: str | None = None

@@ -37,7 +37,7 @@ from qmtl.contracts._fast import FastPositionRow, split_request
 from qmtl.contracts._types import MAX_IDENTIFIER_LENGTH, check_identifier
 
 from .alpha import alpha_envelope
-from .book import IntArray, Key, PositionBook, group
+from .book import IntArray, Key, PositionBook
 from .overlay import plan_overlay
 from .planning import BookPlan, allocation_inputs, check_mode, plan_book, to_response
 from .scales import compute_scales
@@ -171,26 +171,9 @@ def book_from_codes(
     mark = np.asarray(mark, dtype=np.float64)
     if not (np.isfinite(qty).all() and np.isfinite(mark).all() and (mark > 0).all()):
         return None
-    n_symbols = max(len(symbols), 1)
-    pairs = group(
-        np.asarray(venue, dtype=np.int64) * n_symbols + symbol, size=len(venues) * len(symbols)
-    )
-    keys: list[Key] = [
-        (venues[code // n_symbols], symbols[code % n_symbols]) for code in pairs.ids.tolist()
-    ]
-    book = PositionBook.from_codes(
-        worlds=list(worlds),
-        strategies=list(strategies),
-        keys=keys,
-        world=world,
-        strategy=strategy,
-        key=pairs.inverse,
-        qty=qty,
-        mark=mark,
-    )
-    for array in (book.world, book.strategy, book.key, book.qty, book.mark):
-        array.flags.writeable = False
-    return book
+    return PositionBook.from_id_codes(
+        worlds=list(worlds), world=world, strategies=list(strategies), strategy=strategy,
+        venues=venues, venue=venue, symbols=symbols, symbol=symbol, qty=qty, mark=mark)
 
 
 def _row_reader(rows: Sequence[FastPositionRow]) -> ColumnReader:

@@ -32,7 +32,6 @@ from qmtl.contracts import (
     require_pyarrow,
 )
 from qmtl.engine import PositionBook
-from qmtl.engine.arrow_columns import book_from_columns
 from qmtl.web.bodies import OFFLOAD_BYTES, read_arrow_stream, validation_errors
 from qmtl.web.gcpause import gc_paused
 
@@ -280,7 +279,7 @@ def decode_arrow_request(raw: bytes) -> ArrowPlanRequest:
         errors.extend(_row_errors(table, np.flatnonzero(suspect).astype(np.int64)))
     if errors or request is None:
         raise _fail(errors)
-    book = book_from_columns(
+    book = PositionBook.from_id_codes(
         worlds=ids["world_id"][0],
         world=ids["world_id"][1],
         strategies=ids["strategy_id"][0],
