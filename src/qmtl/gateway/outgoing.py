@@ -74,13 +74,16 @@ def rewrite_object(raw: bytes, *, drop: Collection[str] = (),
     appending then needs no second read of the top level.
     """
     put = put or {}
-    touched = set(drop) | put.keys()
-    if present is None:
-        top = _TOP.decode(raw)
-        present = top.keys()
-    if not touched & set(present):
+    if present is not None and not (set(drop) | put.keys()) & set(present):
         return _appended(raw, put) if put else raw
-    top = _TOP.decode(raw)
+    return _spliced(raw, _TOP.decode(raw), drop=drop, put=put)
+
+
+def _spliced(raw: bytes, top: Mapping[str, msgspec.Raw], *, drop: Collection[str],
+             put: Mapping[str, Any]) -> bytes:
+    """:func:`rewrite_object` with the top level of ``raw`` already read."""
+    if not (set(drop) | put.keys()) & top.keys():
+        return _appended(raw, put) if put else raw
     fields = [(key, _JSON.encode(put[key]) if key in put else bytes(value))
               for key, value in top.items() if key not in drop]
     fields += [(key, _JSON.encode(value)) for key, value in put.items() if key not in top]
@@ -153,19 +156,16 @@ class OutgoingRequest:
         return _POSITIONS_LIST.search(self.raw) is None
 
     def _legacy_v1(self) -> bytes:
-        if self.model is not None:
-            raw = self.model.model_dump_json(exclude_unset=True,
-                                             exclude=set(V2_REQUEST_FIELDS)).encode()
-        else:
-            raw = rewrite_object(self.raw, drop=V2_REQUEST_FIELDS)
-        present = _TOP.decode(raw)
+        raw = self.raw if self.model is None else self.model.model_dump_json(
+            exclude_unset=True).encode()
+        top = _TOP.decode(raw)  # one read of the top level serves both rewrites
         defaults = {key: copy.deepcopy(default) for key, default in V1_REQUIRED_DEFAULTS.items()
-                    if bytes(present.get(key, b"null")) == b"null"}
+                    if bytes(top.get(key, b"null")) == b"null"}
         if "world_alloc_before" in defaults:
             logger.warning("world_alloc_before is absent: a legacy WorldService "
                            "requires it, sent {} (every world starts at ratio 0)",
                            extra={"run_id": self.run_id})
-        return rewrite_object(raw, put=defaults)
+        return _spliced(raw, top, drop=V2_REQUEST_FIELDS, put=defaults)
 
     def encode(self, version: int, *, legacy: bool = False) -> bytes:
         """The body to send at ``version`` (the caller's bytes when nothing changes).
