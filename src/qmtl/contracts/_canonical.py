@@ -38,7 +38,7 @@ def canonical_data_json(value: Any) -> bytes:
     writes differently, or a non-finite one — also inside a string, harmlessly) or orjson
     refuses the value (integers beyond 64 bits, subclasses such as numpy floats, lone
     surrogates); then :func:`canonical_json` writes it, and raises what it raises.
-    ``tests/contracts/test_canonical.py`` proves the bytes equal with hypothesis.
+    ``tests/contracts/test_events_canonical.py`` proves the bytes equal with hypothesis.
 
     Consumers recompute idempotency keys with ``json.dumps``: the bytes must never change.
     """
