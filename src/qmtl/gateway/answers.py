@@ -50,17 +50,18 @@ async def relay_chunks(response: httpx.Response, *, apply: bool, announced: int,
         WorldServiceBadResponse: the document does not check (the caller's connection is
             closed before the last chunk).
     """
-    parts: list[bytes] = []
+    # Copied as it passes (the relay waits on the network anyway), not joined at the end.
+    document = bytearray()
     held: bytes | None = None
     try:
         async for chunk in response.aiter_raw():
             if not chunk:
                 continue
-            parts.append(chunk)
+            document += chunk
             if held is not None:
                 yield held
             held = chunk
-        served = relayable_as_is(b"".join(parts), apply=apply)
+        served = relayable_as_is(document, apply=apply)
         if served != announced:
             logger.error("the WorldService announced schema_version %d but its answer is not "
                          "a document to relay as is (%s); closing the caller's connection "

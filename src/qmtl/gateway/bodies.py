@@ -38,7 +38,7 @@ _ENVELOPE_KEYS = frozenset(RequestEnvelope.model_fields)
 _KEY = msgspec.json.Encoder()
 
 
-def envelope_document(raw: bytes) -> bytes | None:
+def envelope_document(raw: bytes | bytearray) -> bytes | None:
     """Only the envelope's keys of the JSON object ``raw`` (msgspec skips the rest, e.g. a
     million positions, without building them), or ``None`` when ``raw`` is not a JSON
     object: pydantic then parses it whole and says why.
@@ -55,7 +55,7 @@ def envelope_document(raw: bytes) -> bytes | None:
                             top.items() if key in _ENVELOPE_KEYS) + b"}"
 
 
-def _envelope(raw: bytes) -> RequestEnvelope:
+def _envelope(raw: bytes | bytearray) -> RequestEnvelope:
     small = envelope_document(raw)
     if small is None:  # not JSON msgspec reads: pydantic says why (or where a NaN is)
         envelope = RequestEnvelope.model_validate_json(raw or b"null")
@@ -64,7 +64,7 @@ def _envelope(raw: bytes) -> RequestEnvelope:
     return RequestEnvelope.model_validate_json(small)
 
 
-async def read_envelope(raw: bytes) -> OutgoingRequest:
+async def read_envelope(raw: bytes | bytearray) -> OutgoingRequest:
     """The proxy's view of ``raw``: its envelope, with the bytes to forward.
 
     Raises:

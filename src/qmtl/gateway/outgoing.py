@@ -59,9 +59,9 @@ _TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _JSON = msgspec.json.Encoder()
 
 
-def rewrite_object(raw: bytes, *, drop: Collection[str] = (),
+def rewrite_object(raw: bytes | bytearray, *, drop: Collection[str] = (),
                    put: Mapping[str, Any] | None = None,
-                   present: Collection[str] | None = None) -> bytes:
+                   present: Collection[str] | None = None) -> bytes | bytearray:
     """The JSON object ``raw`` without the keys in ``drop`` and with ``put``'s keys set.
 
     Bytes are spliced, never re-parsed: msgspec reads only the top level (the values stay
@@ -79,8 +79,8 @@ def rewrite_object(raw: bytes, *, drop: Collection[str] = (),
     return _spliced(raw, _TOP.decode(raw), drop=drop, put=put)
 
 
-def _spliced(raw: bytes, top: Mapping[str, msgspec.Raw], *, drop: Collection[str],
-             put: Mapping[str, Any]) -> bytes:
+def _spliced(raw: bytes | bytearray, top: Mapping[str, msgspec.Raw], *,
+             drop: Collection[str], put: Mapping[str, Any]) -> bytes | bytearray:
     """:func:`rewrite_object` with the top level of ``raw`` already read."""
     if not (set(drop) | put.keys()) & top.keys():
         return _appended(raw, put) if put else raw
@@ -93,7 +93,7 @@ def _spliced(raw: bytes, top: Mapping[str, msgspec.Raw], *, drop: Collection[str
 _WHITESPACE = b" \t\n\r"
 
 
-def _appended(raw: bytes, put: Mapping[str, Any]) -> bytes:
+def _appended(raw: bytes | bytearray, put: Mapping[str, Any]) -> bytes:
     """``raw`` with ``put`` added before its closing brace: one copy, no parse."""
     end = len(raw)
     while raw[end - 1] in _WHITESPACE:
@@ -127,7 +127,7 @@ class OutgoingRequest:
     splice the caller's bytes (:func:`rewrite_object`) and keep its fields as they are.
     """
 
-    raw: bytes
+    raw: bytes | bytearray  # a streamed body's buffer (``upload``) is not copied to bytes
     declared_version: int | None
     v2_keys: frozenset[str]
     run_id: str | None
@@ -135,7 +135,8 @@ class OutgoingRequest:
     has_world_alloc_before: bool = True
 
     @classmethod
-    def from_envelope(cls, raw: bytes, envelope: RequestEnvelope) -> OutgoingRequest:
+    def from_envelope(cls, raw: bytes | bytearray,
+                      envelope: RequestEnvelope) -> OutgoingRequest:
         return cls(raw=raw, declared_version=envelope.schema_version,
                    v2_keys=frozenset(envelope.model_fields_set & V2_REQUEST_FIELDS),
                    run_id=envelope.run_id,
@@ -155,7 +156,7 @@ class OutgoingRequest:
             return "positions" not in self.model.model_fields_set
         return _POSITIONS_LIST.search(self.raw) is None
 
-    def _legacy_v1(self) -> bytes:
+    def _legacy_v1(self) -> bytes | bytearray:
         raw = self.raw if self.model is None else self.model.model_dump_json(
             exclude_unset=True).encode()
         top = _TOP.decode(raw)  # one read of the top level serves both rewrites
@@ -167,7 +168,7 @@ class OutgoingRequest:
                            extra={"run_id": self.run_id})
         return _spliced(raw, top, drop=V2_REQUEST_FIELDS, put=defaults)
 
-    def encode(self, version: int, *, legacy: bool = False) -> bytes:
+    def encode(self, version: int, *, legacy: bool = False) -> bytes | bytearray:
         """The body to send at ``version`` (the caller's bytes when nothing changes).
 
         ``legacy``: the WorldService is not ours, so a v1 body also gets the fields the

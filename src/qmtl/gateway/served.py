@@ -136,7 +136,7 @@ def _envelope_unchanged(raw: bytes) -> bool:
     return True
 
 
-def relayable_as_is(content: bytes, *, apply: bool) -> int | None:
+def relayable_as_is(content: bytes | bytearray, *, apply: bool) -> int | None:
     """The served version when ``content`` can be relayed byte for byte, else ``None``.
 
     The proxy's fast path (no re-parse of a large plan): only the top level is read

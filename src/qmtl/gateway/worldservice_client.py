@@ -128,7 +128,7 @@ class WorldServiceClient:
     # -- transport ---------------------------------------------------------------------
 
     async def _request(self, route: str, method: str, path: str, *,
-                       content: bytes | AsyncIterator[bytes] | None = None,
+                       content: bytes | bytearray | AsyncIterator[bytes] | None = None,
                        headers: dict[str, str] | None = None,
                        timeout: httpx.Timeout | None = None,
                        stream: bool = False) -> httpx.Response:
@@ -140,6 +140,8 @@ class WorldServiceClient:
                 "the WorldService circuit is open after repeated failures; retry later",
                 retry_after_seconds=round(exc.retry_after, 3),
             ) from exc
+        if isinstance(content, bytearray):  # httpx would send it as an iterable of ints
+            content = bytes(content)
         try:
             built = self._http.build_request(
                 method, path, content=content, headers=headers,
@@ -325,7 +327,7 @@ class WorldServiceClient:
             return choose_version(preferred_version(request.declared_version,
                                                     configured=configured), served=known)
 
-        async def send(content: bytes | AsyncIterator[bytes]) -> httpx.Response:
+        async def send(content: bytes | bytearray | AsyncIterator[bytes]) -> httpx.Response:
             return await self._request(route, "POST", path, headers=headers, content=content,
                                        stream=stream_answer and not legacy)
 

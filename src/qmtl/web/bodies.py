@@ -30,6 +30,7 @@ __all__ = ["OFFLOAD_BYTES", "parse_json", "refuse_non_finite_literals", "validat
            "validation_errors"]
 
 T = TypeVar("T")
+B = TypeVar("B", bound=bytes | bytearray)  # a streamed body is read uncopied from its buffer
 
 OFFLOAD_BYTES = 1 << 20
 """Bodies larger than this (bytes) are parsed in a worker thread with the cyclic GC paused."""
@@ -71,7 +72,7 @@ class _Literal:
     """Stands in for a NaN/Infinity literal while its location is looked up."""
 
 
-def _non_finite_literal(raw: bytes) -> list[str | int] | None:
+def _non_finite_literal(raw: bytes | bytearray) -> list[str | int] | None:
     """The path of the first ``NaN``/``Infinity`` literal in ``raw`` (already parsed once by
     pydantic), or ``None``. Only bodies whose bytes contain those words pay a second parse."""
     if b"NaN" not in raw and b"Infinity" not in raw:
@@ -93,7 +94,7 @@ def _non_finite_literal(raw: bytes) -> list[str | int] | None:
     return None
 
 
-def refuse_non_finite_literals(raw: bytes) -> None:
+def refuse_non_finite_literals(raw: bytes | bytearray) -> None:
     """422 naming the first ``NaN``/``Infinity`` literal in ``raw`` (pydantic's JSON parser
     accepts them; JSON does not).
 
@@ -106,18 +107,18 @@ def refuse_non_finite_literals(raw: bytes) -> None:
                                "Infinity are not JSON", type_="finite_number")
 
 
-def _parse_finite(parse: Callable[[bytes], T], raw: bytes) -> T:
+def _parse_finite(parse: Callable[[B], T], raw: B) -> T:
     parsed = parse(raw)
     refuse_non_finite_literals(raw)
     return parsed
 
 
-def _parse_large(parse: Callable[[bytes], T], raw: bytes) -> T:
+def _parse_large(parse: Callable[[B], T], raw: B) -> T:
     with gc_paused():
         return parse(raw)
 
 
-async def parse_json(raw: bytes, parse: Callable[[bytes], T], *,
+async def parse_json(raw: B, parse: Callable[[B], T], *,
                      refuses_literals: bool = False) -> T:
     """Run ``parse`` (e.g. ``Model.model_validate_json``) on ``raw``.
 
