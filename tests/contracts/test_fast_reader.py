@@ -7,10 +7,18 @@ the fast reader and the column checks of ``qmtl.engine.columns`` following.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
+
 from qmtl.contracts import MultiWorldRebalanceRequest, PositionSlice
-from qmtl.contracts._fast import HANDLED_REQUEST_FIELDS, POSITION_FIELDS, FastPositionRow
+from qmtl.contracts._fast import (
+    HANDLED_REQUEST_FIELDS,
+    POSITION_FIELDS,
+    FastPositionRow,
+    split_request,
+)
 
 # What qmtl.engine.columns enforces per field, in JSON Schema terms (ids: length 1-256 and
 # printable, checked by check_identifier; numbers: finite; mark: > 0). Update it together
@@ -56,7 +64,6 @@ def _deep(depth: int) -> bytes:
 def test_documents_nested_deeper_than_msgspec_goes_are_left_to_pydantic() -> None:
     # msgspec raises RecursionError past its depth limit: the fast readers must decline
     # (the model then answers a 422), not let it escape as a 500.
-    from qmtl.contracts._fast import split_request
     from qmtl.engine.columns import decode_request
     from qmtl.gateway.bodies import envelope_document
     from qmtl.gateway.served import relayable_as_is
@@ -67,3 +74,21 @@ def test_documents_nested_deeper_than_msgspec_goes_are_left_to_pydantic() -> Non
     assert envelope_document(deep) is None
     assert relayable_as_is(b'{"schema_version": 1, "per_world": ' + b"[" * 100_000
                            + b"]" * 100_000 + b"}", apply=False) is None
+
+
+def test_positions_are_read_once_in_chunks_and_their_views_dropped() -> None:
+    # A million Raw views are ~60 MB: each chunk's are dropped as it is decoded, so they
+    # are not all alive while the columns are built. A second read is an error, not an
+    # empty (or partial) book.
+    positions = [{"world_id": "w1", "strategy_id": "s1", "symbol": f"S{i}", "qty": i,
+                  "mark": 1.5} for i in range(5)]
+    split = split_request(json.dumps({"total_equity": 1.0, "world_alloc_after": {"w1": 1.0},
+                                      "positions": positions}).encode())
+    assert split is not None and len(split) == 5
+    chunks = split.chunks(size=2)
+    assert [row.symbol for row in next(chunks)] == ["S0", "S1"]
+    assert [bytes(item) for item in split.items[:2]] == [b"", b""]  # dropped
+    assert json.loads(bytes(split.items[2])) == positions[2]  # not yet read
+    assert [[row.qty for row in chunk] for chunk in chunks] == [[2.0, 3.0], [4.0]]
+    with pytest.raises(RuntimeError, match="read already"):
+        next(split.chunks())
