@@ -68,7 +68,9 @@ EFFECTS: dict[str, str] = {
         "and `limit_positions` in the detail."),
     "worldservice.server.periods_per_year": (
         "P used for the plan's `alpha_metrics` (Sharpe annualisation and CAGR)."),
-    "worldservice.server.source": "The CloudEvent `source` of every published event.",
+    "worldservice.server.source": "The CloudEvent `source` of every published event: "
+                                  "printable text, at most 256 characters (checked at "
+                                  "start-up).",
     "worldservice.server.store_timeout": (
         "Seconds: SQLite lock wait; PostgreSQL connect and command timeout. A store that does "
         "not answer in time gives 503 `E_STORE_UNAVAILABLE`."),

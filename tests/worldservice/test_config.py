@@ -104,7 +104,7 @@ def test_nested_keys_from_file_and_environment(tmp_path: Path) -> None:
     [("controlbus", "kafka://h:9092"), ("controlbus", "redis://h:1/0?retention=abc"),
      ("bind.port", 0), ("relay.poll_interval", 0),
      ("max_positions", 0), ("periods_per_year", -1), ("auth.tokens", [" "]),
-     ("relay.backoff_max", 0.01)],
+     ("relay.backoff_max", 0.01), ("source", "qmtl\nworldservice"), ("source", " ")],
 )
 def test_invalid_values_name_their_key(key: str, value: object) -> None:
     data: dict[str, object] = {}

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from qmtl.contracts import check_version_config
+from qmtl.contracts import check_identifier, check_version_config
 from qmtl.controlbus import check_controlbus_url
 from qmtl.settings import AuthSettings, check_redis_url, load_section
 
@@ -121,6 +121,12 @@ class WorldServiceSettings(_Section):
     @classmethod
     def _async_dsn(cls, dsn: str) -> str:
         return normalize_dsn(dsn)
+
+    @field_validator("source")
+    @classmethod
+    def _event_source(cls, source: str) -> str:
+        # Every event carries it: a bad one must stop the start, not the first apply.
+        return check_identifier(source)
 
     @field_validator("controlbus")
     @classmethod
