@@ -107,7 +107,7 @@ async def over_http(sizes: list[tuple[int, bytes, int]]) -> dict[int, dict[str, 
     and quartiles of the per-run ratios, and the CPU each proxy process spent per request."""
     out: dict[int, dict[str, float]] = {}
     with (tempfile.TemporaryDirectory() as folder, deployment(Path(folder)) as (ws, gw, _bus),
-          bare_proxy(ws) as (bare, bare_pid)):
+          bare_proxy_process(ws) as (bare, bare_pid)):
         pid = server_pid(ws, "worldservice")
         cpu_of = {"gateway": psutil.Process(server_pid(gw, "gateway")),
                   "bare": psutil.Process(bare_pid)}
@@ -144,7 +144,7 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 @contextlib.contextmanager
-def bare_proxy(upstream: str) -> Iterator[tuple[str, int]]:
+def bare_proxy_process(upstream: str) -> Iterator[tuple[str, int]]:
     """``bench/bare_proxy.py`` in its own process: (URL, pid)."""
     port = free_port()
     process = subprocess.Popen(
